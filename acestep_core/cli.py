@@ -1,0 +1,151 @@
+"""Command line: generate a song from tags + lyrics, or regenerate one from an original input_params.json.
+
+    acestep-v1 --prompt "pop, rock, 120 bpm" --lyrics-file song.txt --duration 60 --seed 42 --out song.wav
+    acestep-v1 --params output_20250512_0_input_params.json --out again.flac
+
+The model is downloaded on first use (ACE-Step/ACE-Step-v1-3.5B) unless --checkpoint names a local
+folder or ComfyUI's all-in-one file. Existing files are never overwritten.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+# Keys of an original input_params.json that map to __call__ keywords, with the UI's defaults for
+# keys older files lack (spec §11.3).
+PARAM_DEFAULTS = {
+    "guidance_scale_text": 0.0, "guidance_scale_lyric": 0.0, "audio2audio_enable": False,
+    "ref_audio_strength": 0.5, "ref_audio_input": None, "lora_name_or_path": "none", "lora_weight": 1.0,
+    "format": "wav", "task": "text2music",
+}
+CALL_KEYS = (
+    "format", "audio_duration", "prompt", "lyrics", "infer_step", "guidance_scale", "scheduler_type", "cfg_type",
+    "omega_scale", "guidance_interval", "guidance_interval_decay", "min_guidance_scale", "use_erg_tag",
+    "use_erg_lyric", "use_erg_diffusion", "oss_steps", "guidance_scale_text", "guidance_scale_lyric",
+    "audio2audio_enable", "ref_audio_strength", "ref_audio_input", "lora_name_or_path", "lora_weight",
+    "retake_variance", "task", "repaint_start", "repaint_end", "src_audio_path", "edit_target_prompt",
+    "edit_target_lyrics", "edit_n_min", "edit_n_max", "edit_n_avg",
+)
+
+
+def call_from_input_params(record: dict) -> dict:
+    """__call__ keywords that regenerate an original output: its settings and its actual seeds."""
+    call = {k: record[k] for k in CALL_KEYS if k in record}
+    for k, v in PARAM_DEFAULTS.items():
+        call.setdefault(k, v)
+    if "prompt" not in call or "lyrics" not in call:
+        raise ValueError("input_params.json lacks 'prompt' or 'lyrics'; is it an ACE-Step input_params file?")
+    oss = call.get("oss_steps")
+    if isinstance(oss, list):
+        call["oss_steps"] = ", ".join(str(int(s)) for s in oss) if oss else None
+    seeds = record.get("actual_seeds")
+    if seeds:
+        call["manual_seeds"] = list(seeds)
+        call["batch_size"] = len(seeds)
+    if record.get("retake_seeds"):
+        call["retake_seeds"] = list(record["retake_seeds"])
+    if call.get("task") == "edit":
+        # The record stores the edit *target* as prompt/lyrics (spec §11.3); the source is not recoverable.
+        call["edit_target_prompt"] = record.get("edit_target_prompt") or call["prompt"]
+        call["edit_target_lyrics"] = record.get("edit_target_lyrics") or call["lyrics"]
+    return call
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="acestep-v1", description="ACE-Step v1: tags + lyrics → a song.")
+    p.add_argument("--prompt", help="tags / description, e.g. 'pop, rock, female vocals, 120 bpm'")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--lyrics", help="lyrics text ('\\n' separates lines); omit for instrumental")
+    g.add_argument("--lyrics-file", type=Path, help="a UTF-8 file with the lyrics")
+    p.add_argument("--params", type=Path, help="an original ACE-Step *_input_params.json to regenerate")
+    p.add_argument("--duration", type=float, default=None, help="seconds (<= 240; <= 0 picks 30–240 s from the seed)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (original default 60)")
+    p.add_argument("--guidance-scale", type=float, default=None, help="CFG/APG scale (default 15)")
+    p.add_argument("--scheduler", choices=("euler", "heun", "pingpong"), default=None)
+    p.add_argument("--cfg-type", choices=("apg", "cfg", "cfg_star"), default=None)
+    p.add_argument("--seed", default=None, help="seed(s), e.g. 42 or '1,2,3' for a batch")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lora", default=None, help="a LoRA folder/file or Hugging Face repo id")
+    p.add_argument("--lora-weight", type=float, default=None)
+    p.add_argument("--checkpoint", default=None,
+                   help="local upstream folder, ComfyUI all-in-one .safetensors, or HF repo id "
+                        "(default ACE-Step/ACE-Step-v1-3.5B, downloaded on first use)")
+    p.add_argument("--cache-dir", default=None, help="where downloads go (default ~/.cache/acestep-v1)")
+    p.add_argument("--lyric-vocab", default=None, help="path to the lyric vocab.json (else found or downloaded)")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
+    p.add_argument("--cpu-offload", action="store_true", help="keep models on CPU between stages")
+    p.add_argument("--overlapped-decode", action="store_true", help="the original's windowed decode for > 48 s")
+    p.add_argument("--format", choices=("wav", "flac", "ogg", "mp3"), default=None)
+    p.add_argument("--out", default=None, help="output file or folder (default ./outputs/); never overwritten")
+    return p
+
+
+def _progress(desc: str):
+    from tqdm import tqdm
+
+    bar = {"b": None}
+
+    def cb(step: int, total: int, _x=None) -> None:
+        if bar["b"] is None:
+            bar["b"] = tqdm(total=total, desc=desc, unit="step")
+        bar["b"].update(step - bar["b"].n)
+        if step >= total:
+            bar["b"].close()
+
+    return cb
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from .checkpoint import CheckpointError
+    from .pipeline import AceStepPipeline
+
+    if args.params:
+        try:
+            call = call_from_input_params(json.loads(args.params.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as e:
+            print(f"error: cannot use {args.params}: {e}", file=sys.stderr)
+            return 2
+    else:
+        if args.prompt is None:
+            print("error: give --prompt (tags) or --params (an input_params.json)", file=sys.stderr)
+            return 2
+        call = {"prompt": args.prompt, "lyrics": ""}
+    if args.lyrics is not None:
+        call["lyrics"] = args.lyrics.replace("\\n", "\n")
+    if args.lyrics_file is not None:
+        call["lyrics"] = args.lyrics_file.read_text(encoding="utf-8")
+    if args.prompt is not None:
+        call["prompt"] = args.prompt
+    overrides = {"audio_duration": args.duration, "infer_step": args.steps, "guidance_scale": args.guidance_scale,
+                 "scheduler_type": args.scheduler, "cfg_type": args.cfg_type, "manual_seeds": args.seed,
+                 "batch_size": args.batch_size, "lora_name_or_path": args.lora, "lora_weight": args.lora_weight,
+                 "format": args.format}
+    call.update({k: v for k, v in overrides.items() if v is not None})
+    call.setdefault("audio_duration", 60.0)
+    call["save_path"] = args.out
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        pipe = AceStepPipeline.from_pretrained(args.checkpoint, dtype=args.dtype, device=device,
+                                               lyric_vocab=args.lyric_vocab, cpu_offload=args.cpu_offload,
+                                               overlapped_decode=args.overlapped_decode, cache_dir=args.cache_dir)
+        out = pipe(**call, callback=_progress("sampling"))
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in out.paths:
+        print(path)
+    print(f"seeds: {out.params['actual_seeds']}  duration: {out.params['audio_duration']:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""What the DiT is conditioned on, and the condition variants guidance and ERG need (spec §5.3, §8.6).
+
+`PromptConditioning` and `LyricTokens` are cheap, model-independent outputs of the text stages
+(ComfyUI's conditioning nodes pass them along); `build_contexts` turns them into the transformer's
+cross-attention contexts for one generation.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from .models.text_encoder import ERG_TAU, TextEncoding
+
+SPEAKER_DIM = 512
+ERG_LYRIC_LAYERS = (4, 5)  # Conformer blocks whose linear_q is scaled (spec §8.6)
+ERG_DIFFUSION_LAYERS = range(15, 20)  # DiT blocks whose self/cross to_q are scaled
+
+
+@dataclass
+class PromptConditioning:
+    """UMT5 states of the tags (batch 1) and, when computed, the ERG-tag weak states."""
+
+    text: TextEncoding
+    text_erg: TextEncoding | None = None
+
+
+@dataclass
+class LyricTokens:
+    """Lyric token ids and mask, int64 [1, L]. Empty lyrics are ([0], [0]) as upstream (spec §4.1)."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+
+    @classmethod
+    def from_lists(cls, ids: list[int], mask: list[int]) -> "LyricTokens":
+        return cls(torch.tensor([ids], dtype=torch.long), torch.tensor([mask], dtype=torch.long))
+
+    def repeat(self, batch_size: int) -> "LyricTokens":
+        return LyricTokens(self.ids.repeat(batch_size, 1), self.mask.repeat(batch_size, 1))
+
+
+@dataclass
+class Contexts:
+    """Cross-attention contexts for one generation: conditional, null, text-only, and the shared mask."""
+
+    cond: torch.Tensor
+    mask: torch.Tensor
+    null: torch.Tensor | None = None
+    no_lyric: torch.Tensor | None = None
+
+
+def _scale_output_hook(tau: float):
+    def hook(_module, _inputs, output):
+        output.mul_(tau)  # in place, as upstream's `output[:] *= tau`
+        return output
+
+    return hook
+
+
+@contextmanager
+def scaled_queries(model: nn.Module, paths: list[str], tau: float = ERG_TAU) -> Iterator[None]:
+    """Temporarily multiply the outputs of the named Linear modules by tau (the ERG mechanism)."""
+    handles = [model.get_submodule(p).register_forward_hook(_scale_output_hook(tau)) for p in paths]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def erg_lyric_paths() -> list[str]:
+    return [f"lyric_encoder.encoders.{i}.self_attn.linear_q" for i in ERG_LYRIC_LAYERS]
+
+
+def erg_diffusion_paths() -> list[str]:
+    return [f"transformer_blocks.{i}.{a}.to_q" for i in ERG_DIFFUSION_LAYERS for a in ("attn", "cross_attn")]
+
+
+@torch.no_grad()
+def build_contexts(transformer: nn.Module, prompt: PromptConditioning, lyrics: LyricTokens, *, batch_size: int,
+                   use_erg_tag: bool, use_erg_lyric: bool, with_null: bool = True,
+                   with_no_lyric: bool = False) -> Contexts:
+    """Encode the condition variants of spec §8.6 for a batch of `batch_size`."""
+    param = next(transformer.parameters())
+    device, dtype = param.device, param.dtype
+    text = prompt.text.repeat(batch_size)
+    h_text = text.hidden_states.to(device=device, dtype=dtype)
+    t_mask = text.attention_mask.to(device)
+    lyr = lyrics.repeat(batch_size)
+    ids, l_mask = lyr.ids.to(device), lyr.mask.to(device)
+    speaker = torch.zeros(batch_size, SPEAKER_DIM, device=device, dtype=dtype)
+
+    cond, mask = transformer.encode(h_text, t_mask, speaker, ids, l_mask)
+    out = Contexts(cond=cond, mask=mask)
+    if with_null:
+        if use_erg_lyric:
+            if use_erg_tag:
+                if prompt.text_erg is None:
+                    raise ValueError("use_erg_tag needs the ERG-tag text states; encode the prompt with erg=True")
+                weak = prompt.text_erg.repeat(batch_size).hidden_states.to(device=device, dtype=dtype)
+            else:
+                weak = torch.zeros_like(h_text)
+            with scaled_queries(transformer, erg_lyric_paths()):
+                out.null, _ = transformer.encode(weak, t_mask, torch.zeros_like(speaker), ids, l_mask)
+        else:
+            out.null, _ = transformer.encode(torch.zeros_like(h_text), t_mask, torch.zeros_like(speaker),
+                                             torch.zeros_like(ids), l_mask)
+    if with_no_lyric:
+        if use_erg_lyric:
+            with scaled_queries(transformer, erg_lyric_paths()):
+                out.no_lyric, _ = transformer.encode(h_text, t_mask, torch.zeros_like(speaker), ids, l_mask)
+        else:
+            out.no_lyric, _ = transformer.encode(h_text, t_mask, torch.zeros_like(speaker),
+                                                 torch.zeros_like(ids), l_mask)
+    return out

@@ -1,0 +1,167 @@
+"""The lyric Conformer (spec §5.4): linear embed, 6 pre-norm blocks of rel-pos attention + FFN.
+
+Upstream uses a WeNet/CosyVoice ``ConformerEncoder`` with everything but the input size at its
+defaults: no convolution module, no macaron FFN, full (non-chunked) attention, SiLU activation.
+Module names follow the checkpoint (``embed.out.{0,1}``, ``encoders.{j}.self_attn.linear_q`` ...).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class RelPositionTable:
+    """ESPnet relative sinusoids: rows for relative positions ``T-1, T-2, ..., -(T-1)``.
+
+    Upstream precomputes 5000 positions at init; each row is an elementwise function of its
+    position, so building only the rows needed (cached, growing) yields the same values.
+    """
+
+    _ROUND = 256
+
+    def __init__(self, d_model: int) -> None:
+        self.d_model = d_model
+        self._tables: dict[tuple[torch.dtype, torch.device], tuple[int, torch.Tensor]] = {}
+
+    def _build(self, n: int, device: torch.device) -> torch.Tensor:
+        """Full float32 table ``[2n-1, d]`` with relative position 0 at row ``n-1``."""
+        position = torch.arange(0, n, dtype=torch.float32, device=device).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, self.d_model, 2, dtype=torch.float32, device=device)
+                             * -(math.log(10000.0) / self.d_model))
+        pos_angles = position * div_term
+        neg_angles = -1 * position * div_term  # formed as upstream does (not as −pos_angles)
+        positive = torch.stack((pos_angles.sin(), pos_angles.cos()), dim=-1).flatten(-2)
+        negative = torch.stack((neg_angles.sin(), neg_angles.cos()), dim=-1).flatten(-2)
+        return torch.cat((positive.flip(0), negative[1:]), dim=0)
+
+    def get(self, length: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+        """``[1, 2*length-1, d]`` in ``dtype`` (computed in float32, then cast)."""
+        device = torch.device(device)
+        key = (dtype, device)
+        have = self._tables.get(key)
+        if have is None or have[0] < length:
+            n = -(-length // self._ROUND) * self._ROUND
+            have = (n, self._build(n, device).to(dtype))
+            self._tables[key] = have
+        n, table = have
+        return table[n - length: n - 1 + length].unsqueeze(0)
+
+
+def rel_shift(bd: torch.Tensor) -> torch.Tensor:
+    """Pick ``bd[..., i, T-1-i+j]`` (relative position ``i-j``) from ``[B,H,T,2T-1]`` → ``[B,H,T,T]``.
+
+    Same selection as Transformer-XL's pad-and-reshape trick, done as a strided view.
+    """
+    b, h, t, w = bd.shape
+    bd = bd.contiguous()
+    return bd.as_strided((b, h, t, t), (h * t * w, t * w, w - 1, 1), bd.storage_offset() + t - 1)
+
+
+class RelPositionAttention(nn.Module):
+    """Multi-head self-attention with Transformer-XL relative position terms (``pos_bias_u/v``)."""
+
+    def __init__(self, heads: int, dim: int,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        fk = {"device": device, "dtype": dtype}
+        self.h, self.d_k = heads, dim // heads
+        self.linear_q = nn.Linear(dim, dim, **fk)
+        self.linear_k = nn.Linear(dim, dim, **fk)
+        self.linear_v = nn.Linear(dim, dim, **fk)
+        self.linear_out = nn.Linear(dim, dim, **fk)
+        self.linear_pos = nn.Linear(dim, dim, bias=False, **fk)
+        self.pos_bias_u = nn.Parameter(torch.empty(heads, self.d_k, **fk))
+        self.pos_bias_v = nn.Parameter(torch.empty(heads, self.d_k, **fk))
+        nn.init.xavier_uniform_(self.pos_bias_u)
+        nn.init.xavier_uniform_(self.pos_bias_v)
+
+    def forward(self, x: torch.Tensor, pos_emb: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """``x [B,T,D]``, ``pos_emb [1,2T-1,D]``, ``keep [B,1,T]`` bool (key columns to attend)."""
+        b = x.size(0)
+        q = self.linear_q(x).view(b, -1, self.h, self.d_k)  # [B,T,H,dk]; ERG scales this output
+        k = self.linear_k(x).view(b, -1, self.h, self.d_k).transpose(1, 2)
+        v = self.linear_v(x).view(b, -1, self.h, self.d_k).transpose(1, 2)
+        p = self.linear_pos(pos_emb).view(pos_emb.size(0), -1, self.h, self.d_k).transpose(1, 2)
+        ac = torch.matmul((q + self.pos_bias_u).transpose(1, 2), k.transpose(-2, -1))
+        bd = torch.matmul((q + self.pos_bias_v).transpose(1, 2), p.transpose(-2, -1))
+        if bd.shape != ac.shape:
+            bd = rel_shift(bd)
+        scores = (ac + bd) / math.sqrt(self.d_k)
+        # Masked columns: −inf before the softmax, 0 after, so an all-masked row gives 0, not NaN.
+        drop = keep.unsqueeze(1).eq(0)
+        scores = scores.masked_fill(drop, -float("inf"))
+        attn = torch.softmax(scores, dim=-1).masked_fill(drop, 0.0)
+        out = torch.matmul(attn, v).transpose(1, 2).contiguous().view(b, -1, self.h * self.d_k)
+        return self.linear_out(out)
+
+
+class PositionwiseFeedForward(nn.Module):
+    """``w_2(SiLU(w_1(x)))``."""
+
+    def __init__(self, dim: int, hidden: int,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        fk = {"device": device, "dtype": dtype}
+        self.w_1 = nn.Linear(dim, hidden, **fk)
+        self.w_2 = nn.Linear(hidden, dim, **fk)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w_2(F.silu(self.w_1(x)))
+
+
+class ConformerLayer(nn.Module):
+    """Pre-norm block: ``x += MHA(LN(x))``; ``x += FFN(LN(x))`` (no conv module, no macaron)."""
+
+    def __init__(self, dim: int, heads: int, hidden: int,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        fk = {"device": device, "dtype": dtype}
+        self.self_attn = RelPositionAttention(heads, dim, **fk)
+        self.feed_forward = PositionwiseFeedForward(dim, hidden, **fk)
+        self.norm_ff = nn.LayerNorm(dim, eps=1e-5, **fk)
+        self.norm_mha = nn.LayerNorm(dim, eps=1e-5, **fk)
+
+    def forward(self, x: torch.Tensor, pos_emb: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.norm_mha(x), pos_emb, keep)
+        return x + self.feed_forward(self.norm_ff(x))
+
+
+class LinearEmbed(nn.Module):
+    """``embed.out``: Linear then LayerNorm (upstream's trailing Dropout has no weights)."""
+
+    def __init__(self, idim: int, odim: int,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        fk = {"device": device, "dtype": dtype}
+        self.out = nn.Sequential(nn.Linear(idim, odim, **fk), nn.LayerNorm(odim, eps=1e-5, **fk))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(x)
+
+
+class LyricConformer(nn.Module):
+    """Lyric embeddings ``[B,T,input]`` + mask ``[B,T]`` → encoded ``[B,T,output]`` (not masked after)."""
+
+    def __init__(self, input_size: int = 1024, output_size: int = 1024, attention_heads: int = 16,
+                 linear_units: int = 4096, num_blocks: int = 6,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        fk = {"device": device, "dtype": dtype}
+        self.xscale = math.sqrt(output_size)
+        self.embed = LinearEmbed(input_size, output_size, **fk)
+        self.encoders = nn.ModuleList(
+            ConformerLayer(output_size, attention_heads, linear_units, **fk) for _ in range(num_blocks)
+        )
+        self.after_norm = nn.LayerNorm(output_size, eps=1e-5, **fk)
+        self.pos_table = RelPositionTable(output_size)
+
+    def forward(self, xs: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+        keep = pad_mask.to(torch.bool).unsqueeze(1)  # [B,1,T]
+        x = self.embed(xs) * self.xscale
+        pos_emb = self.pos_table.get(x.size(1), x.dtype, x.device)
+        for layer in self.encoders:
+            x = layer(x, pos_emb, keep)
+        return self.after_norm(x)

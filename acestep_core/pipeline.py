@@ -1,0 +1,394 @@
+"""`AceStepPipeline`: the original ACE-Step v1 pipeline as a numbered recipe of public stages.
+
+The one-call API (`pipe(**kwargs)`) takes upstream's `ACEStepPipeline.__call__` keywords and
+defaults and reproduces its outputs seed for seed. Every stage is also public, so the ComfyUI
+nodes can call them one by one and get the same numbers:
+
+    encode_prompt → encode_lyrics → sample(task) → decode_latents     (+ encode_audio for sources)
+
+Models are loaded lazily, one part at a time, when a stage first needs them.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .audio.geometry import OUTPUT_SAMPLE_RATE, frames_for_duration
+from .checkpoint import CheckpointSource, resolve_checkpoint
+from .conditioning import LyricTokens, PromptConditioning, build_contexts
+from .loading import load_music_dcae, load_text_encoder, load_transformer, resolve_dtype
+from .lora import LoraAdapter, applied_loras, load_lora
+from .sampling.denoiser import GuidedDenoiser
+from .sampling.loop import run_denoising_loop
+from .sampling.noise import make_generators
+from .sampling.samplers import make_stepper
+from .settings import SamplerSettings, check_number
+from .tasks.audio2audio import Audio2Audio
+from .tasks.flow_edit import FlowEdit, run_flow_edit
+from .tasks.plan import Draws, StepCallback, check_frames, seconds_to_frame
+from .tasks.repaint import Extend, Repaint
+from .tasks.text2music import Retake, Text2Music
+
+log = logging.getLogger(__name__)
+
+TASKS = ("text2music", "retake", "repaint", "extend", "edit", "audio2audio")
+FORMATS = ("wav", "flac", "ogg", "mp3")
+MAX_DURATION = 240.0
+
+
+@dataclass
+class SampleResult:
+    """Latents from `sample` and the seeds actually used (the original's actual_seeds/retake_seeds)."""
+
+    latents: torch.Tensor
+    actual_seeds: list[int]
+    retake_seeds: list[int]
+
+
+@dataclass
+class GenerationOutput:
+    """What the one-call API returns."""
+
+    waveforms: torch.Tensor  # float32 [B, 2, N] at sample_rate
+    sample_rate: int
+    latents: torch.Tensor  # [B, 8, 16, T], what the decoder received
+    params: dict  # the original's *_input_params.json record
+    paths: list[str] = field(default_factory=list)
+
+
+
+class AceStepPipeline:
+    """ACE-Step v1 text/lyrics → music, with every task of the original."""
+
+    def __init__(self, source: CheckpointSource, *, dtype: str | torch.dtype = "float32",
+                 device: str | torch.device = "cpu", lyric_vocab: str | Path | None = None,
+                 cpu_offload: bool = False, overlapped_decode: bool = False):
+        self.source = source
+        self.dtype = resolve_dtype(dtype)
+        self.device = torch.device(device)
+        self.lyric_vocab = lyric_vocab
+        self.cpu_offload = cpu_offload
+        self.overlapped_decode = overlapped_decode
+        self._models: dict[str, Any] = {}
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id: str | Path | None = None, *, dtype: str | torch.dtype = "float32",
+                        device: str | torch.device = "cpu", lyric_vocab: str | Path | None = None,
+                        cpu_offload: bool = False, overlapped_decode: bool = False,
+                        cache_dir: str | Path | None = None, download: bool = True) -> "AceStepPipeline":
+        """A local folder / all-in-one file, or a Hugging Face repo id downloaded on first use."""
+        source = resolve_checkpoint(path_or_repo_id, download=download, cache_dir=cache_dir)
+        return cls(source, dtype=dtype, device=device, lyric_vocab=lyric_vocab, cpu_offload=cpu_offload,
+                   overlapped_decode=overlapped_decode)
+
+    # ------------------------------------------------------------------ models (lazy, one part each)
+    @property
+    def _load_device(self) -> torch.device:
+        return torch.device("cpu") if self.cpu_offload else self.device
+
+    @property
+    def prompt_encoder(self):
+        if "text" not in self._models:
+            self._models["text"] = load_text_encoder(self.source, dtype=self.dtype, device=self._load_device)
+        return self._models["text"]
+
+    @property
+    def transformer(self) -> nn.Module:
+        if "transformer" not in self._models:
+            self._models["transformer"] = load_transformer(self.source["transformer"], dtype=self.dtype,
+                                                           device=self._load_device)
+        return self._models["transformer"]
+
+    @property
+    def music_dcae(self) -> nn.Module:
+        if "dcae" not in self._models:
+            self._models["dcae"] = load_music_dcae(self.source, dtype=self.dtype, device=self._load_device)
+        return self._models["dcae"]
+
+    @property
+    def lyric_tokenizer(self):
+        if "lyrics" not in self._models:
+            from .lyrics import LyricTokenizer, locate_vocab
+
+            self._models["lyrics"] = LyricTokenizer(locate_vocab(self.lyric_vocab))
+        return self._models["lyrics"]
+
+    @contextmanager
+    def _on_device(self, module: nn.Module) -> Iterator[nn.Module]:
+        """cpu_offload: move a model to the compute device for one stage, then back (spec §13)."""
+        if not self.cpu_offload or self.device.type == "cpu":
+            yield module
+            return
+        module.to(self.device)
+        try:
+            yield module
+        finally:
+            module.to("cpu")
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    # ------------------------------------------------------------------ 1. text stages
+    def encode_prompt(self, prompt: str, *, erg: bool = True) -> PromptConditioning:
+        """UMT5 states of the tags, plus the ERG-tag weak states (cheap; the sampler decides their use)."""
+        if not isinstance(prompt, str):
+            raise ValueError(f"prompt must be a string of tags/description, got {type(prompt).__name__}")
+        enc = self.prompt_encoder
+        with self._on_device(enc.model):
+            text = enc.encode(prompt)
+            text_erg = enc.encode(prompt, erg=True) if erg else None
+        return PromptConditioning(text, text_erg)
+
+    def encode_lyrics(self, lyrics: str | None, language: str | None = None) -> LyricTokens:
+        """Token ids of the lyrics; "" (or None) means instrumental: ids [0], mask [0] (spec §4.1)."""
+        if lyrics is None:
+            lyrics = ""
+        if not isinstance(lyrics, str):
+            raise ValueError(f"lyrics must be a string, got {type(lyrics).__name__}")
+        if lyrics == "":
+            return LyricTokens.from_lists([0], [0])
+        ids = self.lyric_tokenizer.encode(lyrics, language=language)
+        return LyricTokens.from_lists(ids, [1] * len(ids))
+
+    # ------------------------------------------------------------------ 2. audio ↔ latents
+    @torch.no_grad()
+    def encode_audio(self, audio, sample_rate: int | None = None) -> torch.Tensor:
+        """Any audio (path, (waveform, rate) pair or tensor [C,N]/[1,C,N]) → latents [1, 8, 16, T] (spec §6.1)."""
+        from .audio.io import as_waveform, to_stereo
+
+        wave, sr = as_waveform(audio if sample_rate is None else (audio, sample_rate))
+        if wave.ndim == 3:
+            if wave.shape[0] != 1:
+                raise ValueError(f"encode one song at a time: got a batch of {wave.shape[0]}")
+            wave = wave[0]
+        wave = to_stereo(wave)
+        if wave.shape[-1] == 0:
+            raise ValueError("the audio is empty (0 samples)")
+        if not torch.isfinite(wave).all():
+            raise ValueError("the audio contains NaN or infinite samples")
+        dcae = self.music_dcae
+        with self._on_device(dcae):
+            x = wave[None].to(device=self.device, dtype=self.dtype)
+            latents, _ = dcae.encode(x, int(sr))
+        return latents
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor, sample_rate: int | None = OUTPUT_SAMPLE_RATE, *,
+                       mode: str = "plain", on_chunk=None) -> torch.Tensor:
+        """Latents [B, 8, 16, T] → float32 waveform [B, 2, N] (48 kHz by default, None = native 44.1 kHz)."""
+        check_latents(latents)
+        dcae = self.music_dcae
+        with self._on_device(dcae):
+            wave = dcae.decode(latents.to(device=self.device, dtype=self.dtype), sample_rate, mode=mode,
+                               on_chunk=on_chunk)
+        return wave.float().cpu()
+
+    # ------------------------------------------------------------------ 3. sampling
+    @torch.no_grad()
+    def sample(self, prompt: PromptConditioning, lyrics: LyricTokens, task, settings: SamplerSettings, *,
+               batch_size: int = 1, manual_seeds=None, retake_seeds=None,
+               loras: Sequence[tuple[LoraAdapter, float]] = (), callback: StepCallback | None = None,
+               rng: torch.Generator | None = None) -> SampleResult:
+        """Run one task (Text2Music, Retake, Repaint, Extend, Audio2Audio or FlowEdit) to latents."""
+        batch_size = check_number("batch_size", batch_size, 1, 64, integer=True)
+        # Generators live on the pipeline device, as upstream's (CPU and CUDA streams differ, spec §10.2).
+        main, main_seeds = make_generators(batch_size, manual_seeds, self.device, rng)
+        retake, retake_used = make_generators(batch_size, retake_seeds, self.device, rng)
+        draws = Draws(main, retake, main_seeds, retake_used)
+        transformer = self.transformer
+        with self._on_device(transformer), applied_loras(transformer, loras):
+            if isinstance(task, FlowEdit):
+                latents = run_flow_edit(transformer, prompt, lyrics, task, settings, draws,
+                                        batch_size=batch_size, callback=callback)
+            else:
+                plan = task.prepare(draws, settings, batch_size, self.dtype, self.device)
+                contexts = build_contexts(
+                    transformer, prompt, lyrics, batch_size=batch_size, use_erg_tag=settings.use_erg_tag,
+                    use_erg_lyric=settings.use_erg_lyric, with_null=True, with_no_lyric=settings.double_condition)
+                denoiser = GuidedDenoiser(transformer, contexts, settings, plan.schedule.num_steps, plan.frames,
+                                          batch_size)
+                stepper = make_stepper(settings.scheduler_type, plan.schedule, settings.omega_scale, main[0])
+                latents = run_denoising_loop(plan, denoiser, stepper, callback)
+        return SampleResult(latents, main_seeds, retake_used)
+
+    # ------------------------------------------------------------------ the one-call API
+    def __call__(self, format: str = "wav", audio_duration: float = 60.0, prompt: str | None = None,
+                 lyrics: str | None = None, infer_step: int = 60, guidance_scale: float = 15.0,
+                 scheduler_type: str = "euler", cfg_type: str = "apg", omega_scale: float = 10.0,
+                 manual_seeds=None, guidance_interval: float = 0.5, guidance_interval_decay: float = 0.0,
+                 min_guidance_scale: float = 3.0, use_erg_tag: bool = True, use_erg_lyric: bool = True,
+                 use_erg_diffusion: bool = True, oss_steps: str | None = None, guidance_scale_text: float = 0.0,
+                 guidance_scale_lyric: float = 0.0, audio2audio_enable: bool = False,
+                 ref_audio_strength: float = 0.5, ref_audio_input=None, lora_name_or_path: str = "none",
+                 lora_weight: float = 1.0, retake_seeds=None, retake_variance: float = 0.5,
+                 task: str = "text2music", repaint_start: float = 0, repaint_end: float = 0,
+                 src_audio_path=None, edit_target_prompt: str | None = None, edit_target_lyrics: str | None = None,
+                 edit_n_min: float = 0.0, edit_n_max: float = 1.0, edit_n_avg: int = 1, save_path: str | None = None,
+                 batch_size: int = 1, debug: bool = False, *, sample_rate: int = OUTPUT_SAMPLE_RATE,
+                 loras: Sequence[tuple[Any, float]] = (), callback: StepCallback | None = None,
+                 write_files: bool = True) -> GenerationOutput:
+        """Generate as upstream's ACEStepPipeline.__call__ does; same keywords, defaults and seeds."""
+        t_start = time.time()
+        # 1. check inputs
+        if audio2audio_enable and ref_audio_input is not None:
+            task = "audio2audio"
+        if task not in TASKS:
+            raise ValueError(f"task {task!r} is unknown; choose one of {', '.join(TASKS)}")
+        if format not in FORMATS:
+            raise ValueError(f"format {format!r} is unknown; choose one of {', '.join(FORMATS)}")
+        if prompt is None:
+            raise ValueError("prompt is required: tags or a description of the music (e.g. 'pop, rock, 120 bpm')")
+        audio_duration = check_number("audio_duration", audio_duration)
+        if audio_duration > MAX_DURATION:
+            raise ValueError(f"audio_duration = {audio_duration} s is longer than the model supports "
+                             f"(240 s); use <= 240, or extend a song in several steps")
+        for name, v, lo, hi in (("retake_variance", retake_variance, 0.0, 1.0),
+                                ("ref_audio_strength", ref_audio_strength, 0.0, 1.0),
+                                ("lora_weight", lora_weight, -10.0, 10.0)):
+            check_number(name, v, lo, hi)
+        settings = SamplerSettings(
+            infer_step=infer_step, guidance_scale=guidance_scale, scheduler_type=scheduler_type, cfg_type=cfg_type,
+            omega_scale=omega_scale, guidance_interval=guidance_interval,
+            guidance_interval_decay=guidance_interval_decay, min_guidance_scale=min_guidance_scale,
+            use_erg_tag=use_erg_tag, use_erg_lyric=use_erg_lyric, use_erg_diffusion=use_erg_diffusion,
+            guidance_scale_text=guidance_scale_text, guidance_scale_lyric=guidance_scale_lyric,
+            oss_steps=oss_steps if isinstance(oss_steps, (str, list)) else None)
+        if src_audio_path is not None and task not in ("repaint", "edit", "extend"):
+            raise ValueError(f"src_audio_path is only used by repaint, edit and extend, not {task!r}")
+        if task in ("repaint", "edit", "extend") and src_audio_path is None:
+            raise ValueError(f"task {task!r} needs src_audio_path (the song to {task})")
+        if task == "audio2audio" and ref_audio_input is None:
+            raise ValueError("audio2audio needs ref_audio_input (the reference song)")
+        adapters = self._adapters(lora_name_or_path, lora_weight, loras)
+
+        # 2. seeds (the random duration is drawn after them, from the first seed: reproducible)
+        batch_size = check_number("batch_size", batch_size, 1, 64, integer=True)
+        _, actual_seeds = make_generators(batch_size, manual_seeds)
+        _, actual_retake = make_generators(batch_size, retake_seeds)
+
+        # 3. text and lyrics
+        prompt_cond = self.encode_prompt(prompt, erg=settings.use_erg_tag)
+        lyric_tokens = self.encode_lyrics(lyrics)
+        if debug:
+            log.info("lyric tokens: %s", lyric_tokens.ids.tolist())
+        if audio_duration <= 0:
+            audio_duration = random.Random(actual_seeds[0]).uniform(30.0, 240.0)
+        if task == "retake":
+            repaint_start, repaint_end = 0, audio_duration
+        t_pre = time.time()
+
+        # 4. source / reference latents
+        src_latents = self.encode_audio(src_audio_path) if src_audio_path is not None else None
+        ref_latents = self.encode_audio(ref_audio_input) if task == "audio2audio" else None
+
+        # 5. the task
+        frames = frames_for_duration(audio_duration)
+        if task == "edit":
+            target_prompt = prompt if edit_target_prompt is None else edit_target_prompt
+            target_lyrics = lyrics if edit_target_lyrics is None else edit_target_lyrics
+            job = FlowEdit(src_latents, self.encode_prompt(target_prompt, erg=False),
+                           self.encode_lyrics(target_lyrics), edit_n_min, edit_n_max, edit_n_avg)
+        elif task == "audio2audio":
+            job = Audio2Audio(ref_latents, ref_audio_strength)
+        elif task in ("repaint", "extend"):
+            total = int(src_latents.shape[-1])
+            s, e = seconds_to_frame(repaint_start), seconds_to_frame(repaint_end)
+            if s < 0 or e > total:
+                job = Extend(src_latents, float(repaint_start), float(repaint_end), retake_variance)
+            else:
+                job = Repaint(src_latents, float(repaint_start), float(repaint_end), retake_variance)
+        elif task == "retake":
+            job = Retake(check_frames(frames), retake_variance)
+        else:
+            job = Text2Music(check_frames(frames))
+
+        # 6. sample
+        result = self.sample(prompt_cond, lyric_tokens, job, settings, batch_size=batch_size,
+                             manual_seeds=actual_seeds, retake_seeds=actual_retake, loras=adapters,
+                             callback=callback)
+        t_diff = time.time()
+
+        # 7. decode (overlapped only when enabled and the requested duration is > 48 s, as upstream)
+        mode = "overlapped" if self.overlapped_decode and audio_duration > 48 else "plain"
+        waveforms = self.decode_latents(result.latents, sample_rate, mode=mode)
+        t_dec = time.time()
+
+        # 8. the original's parameter record, then files
+        params = {
+            "format": format, "lora_name_or_path": lora_name_or_path, "lora_weight": lora_weight, "task": task,
+            "prompt": prompt if task != "edit" else edit_target_prompt,
+            "lyrics": lyrics if task != "edit" else edit_target_lyrics,
+            "audio_duration": audio_duration, "infer_step": infer_step, "guidance_scale": guidance_scale,
+            "scheduler_type": scheduler_type, "cfg_type": cfg_type, "omega_scale": omega_scale,
+            "guidance_interval": guidance_interval, "guidance_interval_decay": guidance_interval_decay,
+            "min_guidance_scale": min_guidance_scale, "use_erg_tag": use_erg_tag, "use_erg_lyric": use_erg_lyric,
+            "use_erg_diffusion": use_erg_diffusion, "oss_steps": list(settings.oss_steps),
+            "timecosts": {"preprocess": t_pre - t_start, "diffusion": t_diff - t_pre, "latent2audio": t_dec - t_diff},
+            "actual_seeds": result.actual_seeds, "retake_seeds": result.retake_seeds,
+            "retake_variance": retake_variance, "guidance_scale_text": guidance_scale_text,
+            "guidance_scale_lyric": guidance_scale_lyric, "repaint_start": repaint_start,
+            "repaint_end": repaint_end, "edit_n_min": edit_n_min, "edit_n_max": edit_n_max,
+            "edit_n_avg": edit_n_avg, "src_audio_path": _path_or_none(src_audio_path),
+            "edit_target_prompt": edit_target_prompt, "edit_target_lyrics": edit_target_lyrics,
+            "audio2audio_enable": audio2audio_enable, "ref_audio_strength": ref_audio_strength,
+            "ref_audio_input": _path_or_none(ref_audio_input),
+        }
+        paths = write_outputs(waveforms, sample_rate, params, save_path, format) if write_files else []
+        return GenerationOutput(waveforms, sample_rate, result.latents, params, paths)
+
+    def _adapters(self, name: str | None, weight: float, extra: Sequence[tuple[Any, float]]):
+        adapters = []
+        if name not in (None, "", "none"):
+            adapters.append((load_lora(name), float(weight)))
+        for item, w in extra:
+            adapters.append((item if isinstance(item, LoraAdapter) else load_lora(item), float(w)))
+        return adapters
+
+
+def check_latents(latents) -> torch.Tensor:
+    """An ACE-Step latent is [B, 8, 16, T]; anything else is another model's latent."""
+    if not isinstance(latents, torch.Tensor):
+        raise ValueError(f"latents must be a tensor, got {type(latents).__name__}")
+    if latents.ndim != 4 or latents.shape[1] != 8 or latents.shape[2] != 16:
+        raise ValueError(
+            f"latents of shape {tuple(latents.shape)} are not ACE-Step audio latents [B, 8, 16, T]; "
+            "they come from another model (use an ACE-Step latent, e.g. from EmptyAceStepLatentAudio)")
+    if latents.shape[-1] < 1:
+        raise ValueError("latents have 0 frames")
+    return latents
+
+
+def _path_or_none(value) -> str | None:
+    return str(value) if isinstance(value, (str, Path)) else None
+
+
+def write_outputs(waveforms: torch.Tensor, sample_rate: int, params: dict, save_path, fmt: str) -> list[str]:
+    """Audio + `_input_params.json` per batch item, the original's naming, never overwriting anything."""
+    from .audio.io import save_audio
+
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    paths = []
+    target = Path(save_path) if save_path is not None else Path("./outputs")
+    as_dir = save_path is None or target.is_dir() or str(save_path).endswith(("/", "\\"))
+    for i in range(waveforms.shape[0]):
+        path = target / f"output_{stamp}_{i}.{fmt}" if as_dir else target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = Path(save_audio(path, waveforms[i], sample_rate, fmt))
+        record = dict(params, audio_path=str(written))
+        js = written.with_name(written.name[: -len(written.suffix)] + "_input_params.json")
+        n = 1
+        while js.exists():
+            js = written.with_name(f"{written.stem}_input_params_{n}.json")
+            n += 1
+        js.write_text(json.dumps(record, indent=4, ensure_ascii=False), encoding="utf-8")
+        paths.append(str(written))
+    return paths
+

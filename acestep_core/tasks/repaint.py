@@ -1,0 +1,143 @@
+"""repaint and extend: regenerate a time range (or padded ends) while the rest follows the source.
+
+Both are upstream's masked Euler update (spec §9.4–9.5): the masked part is denoised from noise
+mixed at `retake_variance`; outside the mask the latent is reset every step to the source's
+noisy path, so at the end it equals the source exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..sampling.noise import randn_tensor
+from ..settings import SamplerSettings
+from .plan import MAX_FRAMES, Draws, LoopPlan, MaskedPlan, check_frames, seconds_to_frame
+from .text2music import base_schedule, initial_noise, retake_theta
+
+
+def _check_variance(variance: float) -> float:
+    if not 0.0 <= float(variance) <= 1.0:
+        raise ValueError(f"retake_variance = {variance} is out of range; valid range is [0, 1]")
+    return float(variance)
+
+
+def _n_min(infer_steps: int, variance: float) -> int:
+    """First step that runs: int(steps·(1 − variance)) with steps = infer_step or max(oss) (§9.4)."""
+    return int(infer_steps * (1 - variance))
+
+
+@dataclass
+class Repaint:
+    """Regenerate [start, end) seconds of the source latents; variance is the repaint strength."""
+
+    src_latents: torch.Tensor
+    start: float
+    end: float
+    variance: float = 0.5
+    name: str = "repaint"
+
+    def frame_range(self) -> tuple[int, int]:
+        total = int(self.src_latents.shape[-1])
+        s, e = seconds_to_frame(self.start), seconds_to_frame(self.end)
+        if self.start < 0:
+            raise ValueError(f"repaint_start = {self.start} s is negative; use the extend task to add audio before")
+        if e <= s:
+            raise ValueError(
+                f"repaint range [{self.start}, {self.end}] s is empty (frames {s}..{e}); repaint_end must exceed "
+                "repaint_start by at least one latent frame (~0.093 s)")
+        if s >= total:
+            raise ValueError(f"repaint_start = {self.start} s is past the end of the source audio "
+                             f"({total * 4096 / 44100:.2f} s)")
+        return s, e
+
+    def prepare(self, draws: Draws, settings: SamplerSettings, batch_size: int, dtype, device) -> LoopPlan:
+        s, e = self.frame_range()
+        total = int(self.src_latents.shape[-1])
+        if e > total:
+            # Upstream treats a range past the end as a right extension (§9.4 is_extend).
+            return Extend(self.src_latents, float(self.start), float(self.end), self.variance).prepare(
+                draws, settings, batch_size, dtype, device)
+        variance = _check_variance(self.variance)
+        schedule, infer_steps = base_schedule(settings, dtype)
+        x = initial_noise(draws, batch_size, total, dtype, device)
+        xr = randn_tensor((batch_size, 8, 16, total), draws.retake, dtype=dtype, device=device)
+        theta = retake_theta(variance, dtype, device)
+        src = self.src_latents.to(device=device, dtype=dtype)
+        if e - s == total:
+            # The range covers every frame: upstream degenerates to retake-style mixing (§9.4).
+            return LoopPlan(schedule, torch.cos(theta) * x + torch.sin(theta) * xr)
+        mask = torch.zeros((batch_size, 8, 16, total), device=device, dtype=dtype)
+        mask[..., s:e] = 1.0
+        z0 = torch.where(mask == 1.0, torch.cos(theta) * x + torch.sin(theta) * xr, x)
+        return LoopPlan(schedule, x, MaskedPlan(src, z0, mask, _n_min(infer_steps, variance)),
+                        info={"frames": (s, e)})
+
+
+@dataclass
+class Extend:
+    """Add audio before (start < 0) and/or after (end > source length) the source, in seconds.
+
+    `start = -left_seconds`, `end = source_seconds + right_seconds` as upstream's UI maps them.
+    """
+
+    src_latents: torch.Tensor
+    start: float
+    end: float
+    variance: float = 1.0
+    name: str = "extend"
+
+    @classmethod
+    def from_sides(cls, src_latents: torch.Tensor, left: float, right: float, variance: float = 1.0) -> "Extend":
+        """Left/right seconds to add, with the source duration taken from its frame count."""
+        if left < 0 or right < 0:
+            raise ValueError(f"extend lengths must be >= 0 s, got left={left}, right={right}")
+        duration = int(src_latents.shape[-1]) * 4096 / 44100
+        return cls(src_latents, -float(left), duration + float(right), variance)
+
+    def prepare(self, draws: Draws, settings: SamplerSettings, batch_size: int, dtype, device) -> LoopPlan:
+        variance = _check_variance(self.variance)
+        t0 = int(self.src_latents.shape[-1])
+        s, e = seconds_to_frame(self.start), seconds_to_frame(self.end)
+        if s >= 0 and e <= t0:
+            raise ValueError(
+                f"extend range [{self.start}, {self.end}] s adds nothing to a {t0 * 4096 / 44100:.2f} s source; "
+                "set a negative start (extend left) or an end past the source (extend right)")
+        schedule, infer_steps = base_schedule(settings, dtype)
+        x = initial_noise(draws, batch_size, t0, dtype, device)
+        xr = randn_tensor((batch_size, 8, 16, t0), draws.retake, dtype=dtype, device=device)
+        gt = self.src_latents.to(device=device, dtype=dtype)
+        left = right = 0
+        if s < 0:
+            left = -s
+            gt = torch.nn.functional.pad(gt, (left, 0), "constant", 0)
+        if e > t0:
+            # Measured against the (possibly left-padded) source, as upstream does (§9.5 quirk).
+            right = e - gt.shape[-1]
+            if right <= 0:
+                raise ValueError(
+                    f"extend: with {-self.start} s added on the left, an end of {self.end} s adds nothing on the "
+                    "right (the original measures the right side after left padding); raise repaint_end")
+            gt = torch.nn.functional.pad(gt, (0, right), "constant", 0)
+        for side, n in (("left", left), ("right", right)):
+            if n > t0:
+                raise ValueError(
+                    f"extend {side} by {n} frames is longer than the source ({t0} frames, "
+                    f"{t0 * 4096 / 44100:.2f} s); extend in several steps of at most the source length")
+        total = check_frames(int(gt.shape[-1]), "the extended song")
+        if total > MAX_FRAMES:  # pragma: no cover - check_frames already refuses
+            raise ValueError("extended song longer than 240 s")
+        mask = torch.zeros((batch_size, 8, 16, total), device=device, dtype=dtype)
+        if left > 0:
+            mask[..., :left] = 1.0
+        if right > 0:
+            mask[..., -right:] = 1.0
+        parts = []
+        if left > 0:
+            parts.append(xr[..., :left])
+        parts.append(x[..., 0:t0])
+        if right > 0:
+            parts.append(xr[..., -right:])
+        z0 = torch.cat(parts, dim=-1)
+        return LoopPlan(schedule, x, MaskedPlan(gt, z0, mask, _n_min(infer_steps, variance)),
+                        info={"left": left, "right": right})
