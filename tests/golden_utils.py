@@ -54,10 +54,10 @@ def load_golden(golden_dir: Path, name: str):
 
 
 def component_tol(index: dict, component: str, tensor: str) -> float:
-    """The per-tensor relative tolerance that index.json states for a component tensor."""
+    """The per-tensor relative tolerance index.json states for a component tensor ("exact" → 0)."""
     entry = index["components"][component]
-    tols = entry.get("per_tensor_tol", {})
-    return float(tols.get(tensor, entry.get("suggested_rel_tol", 1e-5)))
+    tol = entry.get("per_tensor_tol", {}).get(tensor, entry.get("suggested_rel_tol", 1e-5))
+    return 0.0 if tol == "exact" else float(tol)
 
 
 def assert_close_rel(ours, ref, tol: float, name: str = "tensor") -> float:
