@@ -232,3 +232,13 @@ def test_bfloat16_runs_close(model, tiny_cfg, gold):
                        gold["encoder_hidden_mask"], torch.tensor([500.0]))
     err = (v.float() - ref).abs().max() / ref.pow(2).mean().sqrt()
     assert err < 0.1, err
+
+
+@torch.no_grad()
+def test_meta_build_with_assign_load(model, tiny_cfg, gold):
+    """Loaders can skip random init: build on meta, then assign the checkpoint tensors."""
+    lazy = AceStepTransformer.from_config(tiny_cfg, device="meta")
+    lazy.load_state_dict(model.state_dict(), strict=True, assign=True)
+    args = (gold["latents"], gold["attention_mask"], gold["encoder_hidden_states"], gold["encoder_hidden_mask"],
+            torch.tensor([734.5]))
+    assert torch.equal(lazy.eval().decode(*args), model.decode(*args))
