@@ -69,13 +69,11 @@ class _KeepsComputedBuffers(nn.Module):
     values are the right ones.
     """
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for name, buf in self._buffers.items():
             if buf is not None and prefix + name not in state_dict:
                 state_dict[prefix + name] = buf
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class LinearSpectrogram(_KeepsComputedBuffers):
@@ -116,7 +114,12 @@ class MelScale(_KeepsComputedBuffers):
     """Projects a linear spectrogram onto the mel filterbank (buffer ``fb``)."""
 
     def __init__(
-        self, n_mels: int = 128, sample_rate: int = 44100, f_min: float = 40.0, f_max: float = 16000.0, n_stft: int = 1025
+        self,
+        n_mels: int = 128,
+        sample_rate: int = 44100,
+        f_min: float = 40.0,
+        f_max: float = 16000.0,
+        n_stft: int = 1025,
     ) -> None:
         super().__init__()
         self.register_buffer("fb", mel_filterbank(n_stft, f_min, f_max, n_mels, sample_rate))

@@ -134,7 +134,8 @@ class _WeightNormConv(nn.Module):
         **factory: Any,
     ) -> None:
         super().__init__()
-        shape = (in_channels, out_channels, kernel_size) if self.transposed else (out_channels, in_channels, kernel_size)
+        pair = (in_channels, out_channels) if self.transposed else (out_channels, in_channels)
+        shape = (*pair, kernel_size)
         v = torch.empty(shape, **factory)
         g = torch.empty(shape[0], 1, 1, **factory)
         with torch.no_grad():
@@ -142,7 +143,7 @@ class _WeightNormConv(nn.Module):
             g.copy_(torch.norm_except_dim(v, 2, 0))
         self.weight_g = nn.Parameter(g)
         self.weight_v = nn.Parameter(v)
-        self.bias = nn.Parameter(torch.zeros(shape[1] if self.transposed else shape[0], **factory))
+        self.bias = nn.Parameter(torch.zeros(out_channels, **factory))
         self.stride, self.padding, self.dilation = stride, padding, dilation
 
     def weight(self) -> torch.Tensor:
@@ -207,7 +208,9 @@ class HiFiGANGenerator(nn.Module):
     ) -> None:
         super().__init__()
         c0 = upsample_initial_channel
-        self.conv_pre = WeightNormConv1d(num_mels, c0, pre_conv_kernel_size, 1, _same_padding(pre_conv_kernel_size), **factory)
+        self.conv_pre = WeightNormConv1d(
+            num_mels, c0, pre_conv_kernel_size, 1, _same_padding(pre_conv_kernel_size), **factory
+        )
         self.ups = nn.ModuleList(
             WeightNormConvTranspose1d(c0 // 2**i, c0 // 2 ** (i + 1), k, u, (k - u) // 2, **factory)
             for i, (u, k) in enumerate(zip(upsample_rates, upsample_kernel_sizes))
@@ -219,7 +222,9 @@ class HiFiGANGenerator(nn.Module):
         )
         self.num_kernels = len(resblock_kernel_sizes)
         ch = c0 // 2 ** len(self.ups)
-        self.conv_post = WeightNormConv1d(ch, 1, post_conv_kernel_size, 1, _same_padding(post_conv_kernel_size), **factory)
+        self.conv_post = WeightNormConv1d(
+            ch, 1, post_conv_kernel_size, 1, _same_padding(post_conv_kernel_size), **factory
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(x)
@@ -237,7 +242,10 @@ class HiFiGANGenerator(nn.Module):
 
 
 class MusicVocoder(nn.Module):
-    """``ADaMoSHiFiGANV1``: ``backbone`` → ``head``; ``mel_transform`` is the matching analysis front end."""
+    """``ADaMoSHiFiGANV1``: ``backbone`` → ``head``; ``mel_transform`` is the matching analysis front end.
+
+    ``drop_path_rate`` is accepted for config compatibility only (stochastic depth is training-only).
+    """
 
     def __init__(
         self,
@@ -270,7 +278,7 @@ class MusicVocoder(nn.Module):
         if use_template:
             raise ValueError("use_template=True (noise-template branch) is not used by ACE-Step and not supported")
         if len(kernel_sizes) != 1:
-            raise ValueError(f"parallel ConvNeXt kernels {list(kernel_sizes)} are not used by ACE-Step and not supported")
+            raise ValueError(f"parallel ConvNeXt kernels {list(kernel_sizes)} are not used by ACE-Step: unsupported")
         if math.prod(upsample_rates) != hop_length:
             raise ValueError(f"prod(upsample_rates) = {math.prod(upsample_rates)} must equal hop_length {hop_length}")
         if len(resblock_kernel_sizes) != len(resblock_dilation_sizes):

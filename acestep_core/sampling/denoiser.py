@@ -49,7 +49,7 @@ class GuidedDenoiser:
         timestep = t.expand(x.shape[0])
         kwargs = {}
         if which in self._prepared:
-            kwargs["cross_kv_cache"] = self._prepared[which]
+            kwargs["context"] = self._prepared[which]
         return self.transformer.decode(x, self.attention_mask, ctx, self.contexts.mask, timestep,
                                        output_length=x.shape[-1], **kwargs)
 

@@ -139,5 +139,6 @@ class Extend:
         if right > 0:
             parts.append(xr[..., -right:])
         z0 = torch.cat(parts, dim=-1)
-        return LoopPlan(schedule, x, MaskedPlan(gt, z0, mask, _n_min(infer_steps, variance)),
+        # Upstream's starting latent here is the concatenated noise itself (target_latents = z0).
+        return LoopPlan(schedule, z0, MaskedPlan(gt, z0, mask, _n_min(infer_steps, variance)),
                         info={"left": left, "right": right})
