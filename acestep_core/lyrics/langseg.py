@@ -3,8 +3,9 @@
 The detected lyric language is whichever language collects the most characters here, so every
 quirk of the original counts: placeholders, merge rules, the zh/ja tie-breaking, the "waits" queue.
 This module reimplements the algorithm from the spec; the langid classifier is injected so the
-rules can be tested without the model. Each call starts from a clean state (upstream reuses one
-instance but only ever caches the previous line, which returns the same counts).
+rules can be tested without the model. Each call starts from a clean state: upstream reuses one
+instance that caches the previous line, which only returns the same counts again (the lone
+exception, a line whose parsing *raised* being repeated, is not reproduced).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ _NUMBER_PLACEHOLDER = re.compile(r"(⑥\d{6,}⑥)")
 _PUNCT_RUN = re.compile(r"([^\w\s]+)")
 _SENTENCE = re.compile(r"(.*?[。.?？!！]+[\n]{,1})")
 _LINE = re.compile(r".*\n*")
+_BRACKETED = re.compile(r"([\n]*[【《（(“‘])([^【《（(“‘’”)）》】]{3,})([’”)）》】][\W\s]*[\n]{,1})")
 
 
 def _script_run(chars: str) -> re.Pattern:
@@ -112,7 +114,7 @@ class _Segmentation:
             ("00", re.compile(r"(\W*\d+\W+\d*\W*\d*)"), self._number),
             ("$5", _script_run("a-zA-Z" + _FR + _VI), self._latin),
             ("$3", re.compile(r'(["\'])(.*?)(\1)'), self._quotes),
-            ("$4", re.compile(r"([\n]*[【《（(“‘])([^【《（(“‘’”)）》】]{3,})([’”)）》】][\W\s]*[\n]{,1})"), self._quotes),
+            ("$4", _BRACKETED, self._quotes),
         ]
 
     # ---- driver -------------------------------------------------------------------------------

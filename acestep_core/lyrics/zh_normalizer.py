@@ -11,7 +11,7 @@ import re
 import string
 from typing import Callable
 
-from .zh_numbers import DIGITS, cardinal, digit_string
+from .zh_numbers import cardinal, digit_string
 
 _CURRENCY_UNITS = "((亿|千万|百万|万|千|百)|(亿|千万|百万|万|千|百|)元|(亿|千万|百万|万|千|百|)块|角|毛|分)"
 _QUANTIFIERS = (
@@ -122,4 +122,4 @@ def normalize_zh(text: str) -> str:
     return normalize_punctuation(normalize_numbers(text))
 
 
-__all__ = ["normalize_zh", "normalize_numbers", "normalize_punctuation", "DIGITS"]
+__all__ = ["normalize_zh", "normalize_numbers", "normalize_punctuation"]
