@@ -144,12 +144,14 @@ def load_prompt_tokenizer(source: CheckpointSource):
     import tempfile
     from pathlib import Path
 
-    from transformers import T5TokenizerFast
+    from transformers import T5Tokenizer
 
+    # The slow (sentencepiece) tokenizer: converting the model to a fast one drops the leading
+    # "▁" piece that the upstream folder's tokenizer.json produces; the slow one matches it.
     with tempfile.TemporaryDirectory() as tmp:
         spm = Path(tmp) / "spiece.model"
         spm.write_bytes(source.spiece_model)
-        return T5TokenizerFast(vocab_file=str(spm), extra_ids=0, legacy=True)
+        return T5Tokenizer(vocab_file=str(spm), extra_ids=0, legacy=True)
 
 
 def load_text_encoder(source: CheckpointSource, *, dtype: torch.dtype, device: torch.device | str = "cpu"):

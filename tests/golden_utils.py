@@ -71,3 +71,36 @@ def assert_close_rel(ours, ref, tol: float, name: str = "tensor") -> float:
     rel = (ours - ref).abs().max().item() / rms
     assert rel <= tol, f"{name}: relative error {rel:.3e} > tol {tol:.1e}"
     return rel
+
+
+def make_all_in_one(ckpt_dir: Path, out_path: Path) -> Path:
+    """Repackage an upstream-layout checkpoint as ComfyUI's all-in-one file (its key layout, spec keys/).
+
+    Mirrors what ComfyUI's ace_step_v1_3.5b.safetensors holds: prefixed transformer / DCAE / vocoder /
+    UMT5 tensors, vocoder weight-norm under the parametrization names, `logit_scale`, and the
+    sentencepiece model as a uint8 tensor.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    ckpt_dir, out_path = Path(ckpt_dir), Path(out_path)
+    if out_path.exists():
+        return out_path
+    sd: dict = {}
+    for k, v in load_file(str(ckpt_dir / "ace_step_transformer" / "diffusion_pytorch_model.safetensors")).items():
+        sd["model.diffusion_model." + k] = v
+    for k, v in load_file(str(ckpt_dir / "music_dcae_f8c8" / "diffusion_pytorch_model.safetensors")).items():
+        sd["vae.dcae." + k] = v
+    for k, v in load_file(str(ckpt_dir / "music_vocoder" / "diffusion_pytorch_model.safetensors")).items():
+        k = k.replace(".weight_g", ".parametrizations.weight.original0").replace(".weight_v", ".parametrizations.weight.original1")
+        sd["vae.vocoder." + k] = v
+    for k, v in load_file(str(ckpt_dir / "umt5-base" / "model.safetensors")).items():
+        sd["text_encoders.umt5base.transformer." + k] = v
+    sd["text_encoders.umt5base.logit_scale"] = torch.tensor(1.0)
+    spm = (ckpt_dir / "umt5-base" / "spiece.model").read_bytes()
+    sd["text_encoders.spiece_model"] = torch.frombuffer(bytearray(spm), dtype=torch.uint8)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + f".{os.getpid()}.part")
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp))
+    os.replace(tmp, out_path)
+    return out_path
