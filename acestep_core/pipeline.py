@@ -301,6 +301,8 @@ class AceStepPipeline:
         elif task in ("repaint", "extend"):
             total = int(src_latents.shape[-1])
             s, e = seconds_to_frame(repaint_start), seconds_to_frame(repaint_end)
+            if task == "repaint":
+                Repaint(src_latents, float(repaint_start), float(repaint_end)).frame_range()  # range checks
             if s < 0 or e > total:
                 job = Extend(src_latents, float(repaint_start), float(repaint_end), retake_variance)
             else:

@@ -1,0 +1,68 @@
+"""The CLI: generate, regenerate from an original input_params.json, never overwrite, clear failures."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import soundfile as sf
+
+from acestep_core.cli import call_from_input_params, main
+
+
+def _run(*args: str) -> int:
+    return main(list(args))
+
+
+def test_generate_and_regenerate_from_params(tiny_ckpt, lyric_vocab, tmp_path, capsys):
+    out = tmp_path / "song.wav"
+    common = ["--checkpoint", str(tiny_ckpt), "--lyric-vocab", str(lyric_vocab)]
+    rc = _run("--prompt", "pop, rock", "--lyrics", "[verse]\\nHello world", "--duration", "1.5", "--steps", "3",
+              "--seed", "7", "--out", str(out), *common)
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert str(out) in printed and "seeds: [7]" in printed
+    first, sr = sf.read(out)
+    assert sr == 48000
+    record = json.loads((tmp_path / "song_input_params.json").read_text())
+    assert record["actual_seeds"] == [7] and record["lyrics"] == "[verse]\nHello world"
+    # Regenerating from the record writes a new file (never over the first) with identical audio.
+    rc = _run("--params", str(tmp_path / "song_input_params.json"), "--out", str(out), *common)
+    assert rc == 0
+    again = tmp_path / "song_1.wav"
+    second, _ = sf.read(again)
+    assert (first == second).all()
+    assert sf.read(out)[0].shape == first.shape
+
+
+def test_old_input_params_get_ui_defaults():
+    # the shipped 17-key examples lack most keys (spec §11.3)
+    old = {"actual_seeds": [1, 2], "audio_duration": 30.0, "cfg_type": "apg", "guidance_interval": 0.5,
+           "guidance_interval_decay": 0.0, "guidance_scale": 15, "infer_step": 60, "lyrics": "[inst]",
+           "min_guidance_scale": 3, "omega_scale": 10, "oss_steps": [16, 29], "prompt": "edm",
+           "scheduler_type": "euler", "timecosts": {}, "use_erg_diffusion": True, "use_erg_lyric": True,
+           "use_erg_tag": True}
+    call = call_from_input_params(old)
+    assert call["manual_seeds"] == [1, 2] and call["batch_size"] == 2
+    assert call["oss_steps"] == "16, 29" and call["lora_name_or_path"] == "none"
+    assert call["guidance_scale_text"] == 0.0 and call["task"] == "text2music"
+    with pytest.raises(ValueError, match="prompt"):
+        call_from_input_params({"actual_seeds": [1]})
+
+
+def test_missing_prompt_and_bad_values_exit_2(tiny_ckpt, lyric_vocab, capsys):
+    assert _run() == 2
+    assert "give --prompt" in capsys.readouterr().err
+    rc = _run("--prompt", "x", "--duration", "500", "--checkpoint", str(tiny_ckpt), "--lyric-vocab", str(lyric_vocab))
+    assert rc == 2 and "longer than the model supports" in capsys.readouterr().err
+
+
+def test_no_network_says_so(tmp_path):
+    """Without a local checkpoint the CLI tries to download and says clearly when it cannot."""
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "acestep_core", "--prompt", "pop", "--duration", "5",
+                           "--cache-dir", str(tmp_path / "cache")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert "cannot download the model ACE-Step/ACE-Step-v1-3.5B" in proc.stderr
