@@ -71,8 +71,11 @@ class AceStepPipeline:
 
     def __init__(self, source: CheckpointSource, *, dtype: str | torch.dtype = "float32",
                  device: str | torch.device = "cpu", lyric_vocab: str | Path | None = None,
-                 cpu_offload: bool = False, overlapped_decode: bool = False):
+                 cpu_offload: bool = False, overlapped_decode: bool = False, low_memory: bool = False):
         self.source = source
+        # low_memory: free each model once its stage is done, so the peak is one model, not all
+        # (text encoder → DiT → decoder); costs reloading them on the next call.
+        self.low_memory = low_memory
         self.dtype = resolve_dtype(dtype)
         self.device = torch.device(device)
         self.lyric_vocab = lyric_vocab
@@ -83,12 +86,12 @@ class AceStepPipeline:
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | Path | None = None, *, dtype: str | torch.dtype = "float32",
                         device: str | torch.device = "cpu", lyric_vocab: str | Path | None = None,
-                        cpu_offload: bool = False, overlapped_decode: bool = False,
+                        cpu_offload: bool = False, overlapped_decode: bool = False, low_memory: bool = False,
                         cache_dir: str | Path | None = None, download: bool = True) -> "AceStepPipeline":
         """A local folder / all-in-one file, or a Hugging Face repo id downloaded on first use."""
         source = resolve_checkpoint(path_or_repo_id, download=download, cache_dir=cache_dir)
         return cls(source, dtype=dtype, device=device, lyric_vocab=lyric_vocab, cpu_offload=cpu_offload,
-                   overlapped_decode=overlapped_decode)
+                   overlapped_decode=overlapped_decode, low_memory=low_memory)
 
     # ------------------------------------------------------------------ models (lazy, one part each)
     @property
@@ -121,6 +124,20 @@ class AceStepPipeline:
 
             self._models["lyrics"] = LyricTokenizer(locate_vocab(self.lyric_vocab))
         return self._models["lyrics"]
+
+    def unload(self, *parts: str) -> None:
+        """Drop loaded models ("text", "transformer", "dcae"; none named = all) to free their memory."""
+        import gc
+
+        for name in parts or ("text", "transformer", "dcae"):
+            self._models.pop(name, None)
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _stage_done(self, part: str) -> None:
+        if self.low_memory:
+            self.unload(part)
 
     @contextmanager
     def _on_device(self, module: nn.Module) -> Iterator[nn.Module]:
@@ -277,6 +294,10 @@ class AceStepPipeline:
         # 3. text and lyrics
         prompt_cond = self.encode_prompt(prompt, erg=settings.use_erg_tag)
         lyric_tokens = self.encode_lyrics(lyrics)
+        target_prompt = None
+        if task == "edit":
+            target_prompt = self.encode_prompt(prompt if edit_target_prompt is None else edit_target_prompt, erg=False)
+        self._stage_done("text")
         if debug:
             log.info("lyric tokens: %s", lyric_tokens.ids.tolist())
         if audio_duration <= 0:
@@ -288,14 +309,14 @@ class AceStepPipeline:
         # 4. source / reference latents
         src_latents = self.encode_audio(src_audio_path) if src_audio_path is not None else None
         ref_latents = self.encode_audio(ref_audio_input) if task == "audio2audio" else None
+        self._stage_done("dcae")
 
         # 5. the task
         frames = frames_for_duration(audio_duration)
         if task == "edit":
-            target_prompt = prompt if edit_target_prompt is None else edit_target_prompt
             target_lyrics = lyrics if edit_target_lyrics is None else edit_target_lyrics
-            job = FlowEdit(src_latents, self.encode_prompt(target_prompt, erg=False),
-                           self.encode_lyrics(target_lyrics), edit_n_min, edit_n_max, edit_n_avg)
+            job = FlowEdit(src_latents, target_prompt, self.encode_lyrics(target_lyrics), edit_n_min, edit_n_max,
+                           edit_n_avg)
         elif task == "audio2audio":
             job = Audio2Audio(ref_latents, ref_audio_strength)
         elif task in ("repaint", "extend"):
@@ -316,11 +337,13 @@ class AceStepPipeline:
         result = self.sample(prompt_cond, lyric_tokens, job, settings, batch_size=batch_size,
                              manual_seeds=actual_seeds, retake_seeds=actual_retake, loras=adapters,
                              callback=callback)
+        self._stage_done("transformer")
         t_diff = time.time()
 
         # 7. decode (overlapped only when enabled and the requested duration is > 48 s, as upstream)
         mode = "overlapped" if self.overlapped_decode and audio_duration > 48 else "plain"
         waveforms = self.decode_latents(result.latents, sample_rate, mode=mode)
+        self._stage_done("dcae")
         t_dec = time.time()
 
         # 8. the original's parameter record, then files

@@ -176,3 +176,11 @@ def test_callback_reports_progress_and_can_interrupt(pipe):
 
     with pytest.raises(Stop):
         pipe(**BASE, callback=stop, write_files=False)
+
+
+def test_low_memory_frees_each_model_and_changes_nothing(tiny_ckpt, lyric_vocab, pipe):
+    lean = AceStepPipeline.from_pretrained(tiny_ckpt, lyric_vocab=lyric_vocab, low_memory=True)
+    a = lean(**BASE, write_files=False)
+    assert not {"text", "transformer", "dcae"} & set(lean._models)
+    b = pipe(**BASE, write_files=False)
+    assert torch.equal(a.waveforms, b.waveforms)
