@@ -80,6 +80,29 @@ def erg_diffusion_paths() -> list[str]:
     return [f"transformer_blocks.{i}.{a}.to_q" for i in ERG_DIFFUSION_LAYERS for a in ("attn", "cross_attn")]
 
 
+@dataclass
+class EncoderInputs:
+    """The five tensors `transformer.encode` takes, on the model's device and dtype."""
+
+    text: torch.Tensor
+    text_mask: torch.Tensor
+    speaker: torch.Tensor
+    lyric_ids: torch.Tensor
+    lyric_mask: torch.Tensor
+
+    @classmethod
+    def make(cls, prompt: PromptConditioning, lyrics: LyricTokens, batch_size: int, device, dtype) -> "EncoderInputs":
+        """Prompt and lyrics broadcast over the batch; the speaker is always zeros (spec §5.3)."""
+        text = prompt.text.repeat(batch_size)
+        lyr = lyrics.repeat(batch_size)
+        return cls(text.hidden_states.to(device=device, dtype=dtype), text.attention_mask.to(device),
+                   torch.zeros(batch_size, SPEAKER_DIM, device=device, dtype=dtype), lyr.ids.to(device),
+                   lyr.mask.to(device))
+
+    def astuple(self) -> tuple[torch.Tensor, ...]:
+        return self.text, self.text_mask, self.speaker, self.lyric_ids, self.lyric_mask
+
+
 @torch.no_grad()
 def build_contexts(transformer: nn.Module, prompt: PromptConditioning, lyrics: LyricTokens, *, batch_size: int,
                    use_erg_tag: bool, use_erg_lyric: bool, with_null: bool = True,
@@ -87,12 +110,7 @@ def build_contexts(transformer: nn.Module, prompt: PromptConditioning, lyrics: L
     """Encode the condition variants of spec §8.6 for a batch of `batch_size`."""
     param = next(transformer.parameters())
     device, dtype = param.device, param.dtype
-    text = prompt.text.repeat(batch_size)
-    h_text = text.hidden_states.to(device=device, dtype=dtype)
-    t_mask = text.attention_mask.to(device)
-    lyr = lyrics.repeat(batch_size)
-    ids, l_mask = lyr.ids.to(device), lyr.mask.to(device)
-    speaker = torch.zeros(batch_size, SPEAKER_DIM, device=device, dtype=dtype)
+    h_text, t_mask, speaker, ids, l_mask = EncoderInputs.make(prompt, lyrics, batch_size, device, dtype).astuple()
 
     cond, mask = transformer.encode(h_text, t_mask, speaker, ids, l_mask)
     out = Contexts(cond=cond, mask=mask)

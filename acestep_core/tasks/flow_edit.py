@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..conditioning import SPEAKER_DIM, LyricTokens, PromptConditioning
+from ..conditioning import EncoderInputs, LyricTokens, PromptConditioning
 from ..sampling.guidance import MomentumBuffer, apg, cfg_enabled
 from ..sampling.noise import randn_tensor
 from ..sampling.schedules import flow_match_schedule
@@ -45,12 +45,7 @@ class FlowEdit:
 
 def _branch_inputs(prompt: PromptConditioning, lyrics: LyricTokens, batch: int, cfg_on: bool, device, dtype):
     """Encoder inputs for one side; with guidance, an unconditional half with ZERO lyric mask (§14 item 9)."""
-    text = prompt.text.repeat(batch)
-    h = text.hidden_states.to(device=device, dtype=dtype)
-    m = text.attention_mask.to(device)
-    lyr = lyrics.repeat(batch)
-    ids, lm = lyr.ids.to(device), lyr.mask.to(device)
-    spk = torch.zeros(batch, SPEAKER_DIM, device=device, dtype=dtype)
+    h, m, spk, ids, lm = EncoderInputs.make(prompt, lyrics, batch, device, dtype).astuple()
     if cfg_on:
         h = torch.cat([h, torch.zeros_like(h)], 0)
         m = torch.cat([m, m], 0)
