@@ -1,0 +1,142 @@
+"""ComfyUI values ↔ acestep_core values, and the progress/interrupt plumbing.
+
+* LATENT: ComfyUI's dict `{"samples": [B, 8, 16, T], "type": "audio", ...}`, the same numbers as
+  native ACE-Step latents (`EmptyAceStepLatentAudio`, `VAEEncodeAudio`). Our nodes may add one
+  private key, `"acestep_v1"`, holding what the original needs beyond the tensor (the source length
+  in seconds, a repaint/extend region). Native nodes drop it; everything then falls back to frames.
+* AUDIO: `{"waveform": float32 [B, C, N], "sample_rate": int}`.
+* Progress: one ComfyUI ProgressBar tick per denoising step / decode chunk, and an interrupt check
+  at every tick, so Cancel stops within one step or chunk.
+
+Inputs are never modified: every helper returns new dicts/tensors.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+import comfy.model_management as mm
+import comfy.utils
+
+META_KEY = "acestep_v1"
+
+
+class AceStepInputError(ValueError):
+    """Bad input to an ACE-Step node; the message names the problem and the fix."""
+
+
+# ------------------------------------------------------------------------------------------ LATENT
+
+def _foreign_latent_hint(shape: tuple[int, ...]) -> str:
+    if len(shape) == 3 and shape[1] == 64:
+        return "a Stable Audio or ACE-Step 1.5 audio latent [B, 64, T]"
+    if len(shape) == 4 and shape[1] == 4:
+        return "an SD1.x/SDXL image latent [B, 4, H, W]"
+    if len(shape) == 4 and shape[1] == 16:
+        return "an SD3/Flux image latent [B, 16, H, W]"
+    if len(shape) == 5:
+        return "a video latent [B, C, T, H, W]"
+    return "not an ACE-Step v1 latent"
+
+
+def ace_latent(latent: Any, what: str = "latent") -> torch.Tensor:
+    """The `samples` tensor of an ACE-Step v1 LATENT ([B, 8, 16, T]), or a clear error."""
+    if not isinstance(latent, dict) or "samples" not in latent:
+        raise AceStepInputError(
+            f"{what}: expected a LATENT (a dict with 'samples'), got {type(latent).__name__}. "
+            "Connect an ACE-Step latent, e.g. from AceStepV1EmptyLatent or EmptyAceStepLatentAudio.")
+    samples = latent["samples"]
+    if not isinstance(samples, torch.Tensor):
+        raise AceStepInputError(f"{what}: 'samples' is {type(samples).__name__}, not a tensor.")
+    shape = tuple(samples.shape)
+    if len(shape) != 4 or shape[1] != 8 or shape[2] != 16:
+        raise AceStepInputError(
+            f"{what}: shape {list(shape)} is {_foreign_latent_hint(shape)}, from another model. ACE-Step v1 "
+            "latents are [B, 8, 16, T]: use AceStepV1EmptyLatent, EmptyAceStepLatentAudio, AceStepV1AudioToLatent "
+            "or VAEEncodeAudio with the ACE-Step VAE.")
+    if shape[0] < 1 or shape[3] < 1:
+        raise AceStepInputError(f"{what}: the latent is empty (shape {list(shape)}).")
+    if not samples.is_floating_point():
+        raise AceStepInputError(f"{what}: 'samples' has dtype {samples.dtype}; expected floating point.")
+    if not torch.isfinite(samples).all():
+        raise AceStepInputError(f"{what}: the latent contains NaN or infinite values.")
+    return samples
+
+
+def latent_meta(latent: dict) -> dict:
+    """Our private record in a LATENT (empty when a native node made or rebuilt the dict)."""
+    meta = latent.get(META_KEY)
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def make_latent(samples: torch.Tensor, meta: dict | None = None, noise_mask: torch.Tensor | None = None) -> dict:
+    """A new LATENT dict in ComfyUI's format: float32 on the intermediate device, `type: audio`."""
+    out: dict = {"samples": samples.detach().to(device=mm.intermediate_device(), dtype=torch.float32),
+                 "type": "audio"}
+    if noise_mask is not None:
+        out["noise_mask"] = noise_mask.to(device=mm.intermediate_device(), dtype=torch.float32)
+    if meta:
+        out[META_KEY] = dict(meta)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ AUDIO
+
+def audio_input(audio: Any, what: str = "audio") -> tuple[torch.Tensor, int]:
+    """(waveform [B, C, N] float32, sample_rate) of a ComfyUI AUDIO, checked."""
+    if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
+        raise AceStepInputError(
+            f"{what}: expected an AUDIO ({{'waveform', 'sample_rate'}}), got {type(audio).__name__}; "
+            "connect LoadAudio or another AUDIO output.")
+    wave, sr = audio["waveform"], audio["sample_rate"]
+    if not isinstance(wave, torch.Tensor):
+        raise AceStepInputError(f"{what}: 'waveform' is {type(wave).__name__}, not a tensor.")
+    if wave.ndim == 2:
+        wave = wave.unsqueeze(0)
+    if wave.ndim != 3:
+        raise AceStepInputError(f"{what}: waveform shape {list(wave.shape)}; expected [batch, channels, samples].")
+    if wave.shape[-1] == 0:
+        raise AceStepInputError(f"{what}: the audio has no samples.")
+    if wave.shape[1] not in (1, 2):
+        raise AceStepInputError(
+            f"{what}: {wave.shape[1]} channels; ACE-Step encodes mono or stereo. Split or mix the channels first "
+            "(e.g. SplitAudioChannels).")
+    try:
+        sr_int = int(sr)
+    except (TypeError, ValueError):
+        raise AceStepInputError(f"{what}: sample_rate {sr!r} is not a number.") from None
+    if sr_int <= 0 or sr_int != sr:
+        raise AceStepInputError(f"{what}: sample_rate {sr!r} must be a positive integer.")
+    if not wave.is_floating_point():
+        raise AceStepInputError(f"{what}: waveform dtype {wave.dtype}; expected float samples in [-1, 1].")
+    return wave.to(torch.float32), sr_int
+
+
+def make_audio(waveform: torch.Tensor, sample_rate: int) -> dict:
+    return {"waveform": waveform.detach().to(device="cpu", dtype=torch.float32).contiguous(),
+            "sample_rate": int(sample_rate)}
+
+
+# ------------------------------------------------------------------------------------------ progress
+
+def step_progress(total: int | None = None) -> Callable[[int, int, Any], None]:
+    """A sampler callback `(step, total, latents)`: progress bar tick + interrupt check."""
+    pbar = comfy.utils.ProgressBar(max(1, int(total or 1)))
+
+    def callback(step: int, steps: int, _latents=None) -> None:
+        mm.throw_exception_if_processing_interrupted()
+        pbar.update_absolute(int(step), int(steps))
+
+    return callback
+
+
+def chunk_progress(total: int | None = None) -> Callable[[int, int], None]:
+    """A decode/encode callback `(done, total)`: progress bar tick + interrupt check."""
+    pbar = comfy.utils.ProgressBar(max(1, int(total or 1)))
+
+    def on_chunk(done: int, chunks: int) -> None:
+        mm.throw_exception_if_processing_interrupted()
+        pbar.update_absolute(int(done), int(chunks))
+
+    return on_chunk

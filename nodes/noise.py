@@ -1,0 +1,217 @@
+"""Seeded noise with the original's per-item seeds, as ComfyUI NOISE values.
+
+The noise is not drawn here: a NOISE value carries seeds (and, for variations, the retake seeds
+and variance). The sampler hands them to `AceStepPipeline.sample`, which creates one generator per
+batch item on the compute device exactly as the original does, so the initial noise *and*
+pingpong's per-step noise match the one-call API seed for seed.
+
+The value also speaks ComfyUI's NOISE protocol (`.seed`, `generate_noise(latent)`), so it can feed
+native SamplerCustomAdvanced, and native RandomNoise can feed our sampler (its seed is then used
+the way the original uses an int seed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from acestep_core.sampling.noise import make_generators, parse_seeds, randn_tensor
+from acestep_core.tasks.text2music import retake_theta
+
+from ._comfy import CATEGORY, io
+from .convert import AceStepInputError
+
+SEED_MAX = 0xFFFFFFFFFFFFFFFF
+SEEDS_TOOLTIP = (
+    "Optional per-item seeds as the original takes them: one number ('42') or a comma list ('1, 2, 3'). "
+    "When set, it replaces `{widget}`. Item i of a batch uses the i-th seed (the last one repeats); a single "
+    "seed gives every item the SAME noise, as in the original. With a batch-1 latent, a list of n seeds "
+    "makes a batch of n.")
+
+
+def parse_seed_text(text: str | None, what: str = "seeds") -> int | tuple[int, ...] | None:
+    """'' → None; '42' → 42; '1, 2, 3' → (1, 2, 3); anything else is a clear error."""
+    if text is None:
+        return None
+    s = str(text).strip()
+    if s == "":
+        return None
+    try:
+        parsed = parse_seeds(s)
+    except ValueError as e:
+        raise AceStepInputError(f"{what}: {e}") from None
+    if parsed is None:
+        raise AceStepInputError(
+            f"{what}: {text!r} is not a seed list; write one non-negative integer ('42') or integers separated "
+            "by commas ('1, 2, 3').")
+    if isinstance(parsed, list):
+        for v in parsed:
+            if not 0 <= v <= SEED_MAX:
+                raise AceStepInputError(f"{what}: seed {v} is out of range [0, {SEED_MAX}].")
+        return tuple(parsed)
+    return int(parsed)
+
+
+def _spec(seeds: int | tuple[int, ...]) -> int | list[int]:
+    return list(seeds) if isinstance(seeds, tuple) else int(seeds)
+
+
+def _count(seeds: int | tuple[int, ...]) -> int:
+    return len(seeds) if isinstance(seeds, tuple) else 1
+
+
+def seeds_text(seeds: int | tuple[int, ...] | list[int]) -> str:
+    return ", ".join(str(s) for s in seeds) if isinstance(seeds, (tuple, list)) else str(seeds)
+
+
+@dataclass(frozen=True, eq=False)
+class AceStepNoise:
+    """Seeds for the main generators, and optionally retake seeds + variance (variation noise)."""
+
+    seeds: int | tuple[int, ...]
+    retake_seeds: int | tuple[int, ...] | None = None
+    variance: float | None = None
+
+    # --- ComfyUI NOISE protocol -------------------------------------------------------------------
+    @property
+    def seed(self) -> int:
+        return self.seeds[0] if isinstance(self.seeds, tuple) else int(self.seeds)
+
+    def generate_noise(self, input_latent: dict) -> torch.Tensor:
+        """The original's initial noise for this latent's shape, on the CPU in float32."""
+        shape = tuple(input_latent["samples"].shape)
+        gens, _ = make_generators(shape[0], self.main_spec, "cpu")
+        x = randn_tensor(shape, gens, dtype=torch.float32, device="cpu")
+        if self.retake_seeds is None:
+            return x
+        rgens, _ = make_generators(shape[0], self.retake_spec, "cpu")
+        xr = randn_tensor(shape, rgens, dtype=torch.float32, device="cpu")
+        theta = retake_theta(float(self.variance), torch.float32, "cpu")
+        return torch.cos(theta) * x + torch.sin(theta) * xr
+
+    # --- what the sampler passes to acestep_core --------------------------------------------------
+    @property
+    def main_spec(self) -> int | list[int]:
+        return _spec(self.seeds)
+
+    @property
+    def retake_spec(self) -> int | list[int] | None:
+        return None if self.retake_seeds is None else _spec(self.retake_seeds)
+
+    @property
+    def is_variation(self) -> bool:
+        return self.retake_seeds is not None
+
+    def seed_count(self) -> int:
+        n = _count(self.seeds)
+        if self.retake_seeds is not None:
+            n = max(n, _count(self.retake_seeds))
+        return n
+
+
+def as_ace_noise(noise: Any) -> AceStepNoise:
+    """Our NOISE as is; native RandomNoise by its seed; anything else is refused with the fix."""
+    if isinstance(noise, AceStepNoise):
+        return noise
+    if noise is None:
+        raise AceStepInputError("noise: nothing connected; connect AceStepV1SeededNoise (or RandomNoise).")
+    if type(noise).__name__ == "Noise_EmptyNoise":
+        raise AceStepInputError(
+            "noise: DisableNoise gives no seed, and ACE-Step always starts from seeded noise; use "
+            "AceStepV1SeededNoise or RandomNoise.")
+    seed = getattr(noise, "seed", None)
+    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= SEED_MAX:
+        return AceStepNoise(int(seed))
+    raise AceStepInputError(
+        f"noise: a {type(noise).__name__} has no usable seed; use AceStepV1SeededNoise or RandomNoise.")
+
+
+def batch_for(latent_batch: int, noise: AceStepNoise) -> int:
+    """Batch size of a generation: the latent's, or one item per seed when the latent has batch 1."""
+    n = noise.seed_count()
+    if latent_batch > 1 and n > latent_batch:
+        raise AceStepInputError(
+            f"{n} seeds for a latent batch of {latent_batch}: give at most one seed per batch item, or make the "
+            f"latent batch {n} (or 1, to get one item per seed).")
+    return latent_batch if latent_batch > 1 else n
+
+
+class SeededNoise(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AceStepV1SeededNoise",
+            display_name="ACE-Step v1 Seeded Noise",
+            category=CATEGORY,
+            description=(
+                "The seeds of the starting noise. The sampler draws the noise from them exactly as the original "
+                "does (one generator per batch item, on the compute device), so the same seeds give the same "
+                "song as the original ACE-Step."),
+            inputs=[
+                io.Int.Input("seed", default=0, min=0, max=SEED_MAX, control_after_generate=True,
+                             tooltip="The seed of the starting noise (the original's manual_seeds)."),
+                io.String.Input("seeds", default="", optional=True, tooltip=SEEDS_TOOLTIP.format(widget="seed")),
+            ],
+            outputs=[io.Noise.Output(tooltip="Seeds for AceStepV1Sampler (also works as NOISE for native samplers).")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, seeds=None) -> bool | str:
+        try:
+            parse_seed_text(seeds)
+        except AceStepInputError as e:
+            return str(e)
+        return True
+
+    @classmethod
+    def execute(cls, seed: int, seeds: str | None = None) -> io.NodeOutput:
+        parsed = parse_seed_text(seeds)
+        return io.NodeOutput(AceStepNoise(int(seed) if parsed is None else parsed))
+
+
+class VariationNoise(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AceStepV1VariationNoise",
+            display_name="ACE-Step v1 Variation Noise (retake)",
+            category=CATEGORY,
+            description=(
+                "Adds the original's retake seeds and variance to a noise. With a plain latent the sampler makes a "
+                "variation (retake): noise = cos(v·π/2)·seed noise + sin(v·π/2)·retake noise. Repaint and extend "
+                "need it: the new region's noise comes from the retake seeds, and the variance is the repaint "
+                "strength. Flow-edit draws all its noise from the retake seeds."),
+            inputs=[
+                io.Noise.Input("noise", tooltip="The song's own seeds (AceStepV1SeededNoise), kept as the base."),
+                io.Int.Input("retake_seed", default=0, min=0, max=SEED_MAX, control_after_generate=True,
+                             tooltip="Seed of the variation noise (the original's retake_seeds)."),
+                io.Float.Input("variance", default=0.5, min=0.0, max=1.0, step=0.01,
+                               tooltip=("How far to move from the original (the original's retake_variance; library "
+                                        "default 0.5, its UI uses 0.2 for retake/repaint and 1.0 for extend). 0 keeps "
+                                        "the original noise, 1 uses only the retake noise. For repaint it is the "
+                                        "strength: steps before int(steps·(1 − variance)) are skipped.")),
+                io.String.Input("retake_seeds", default="", optional=True,
+                                tooltip=SEEDS_TOOLTIP.format(widget="retake_seed")),
+            ],
+            outputs=[io.Noise.Output(tooltip="Seeds + retake seeds + variance for the ACE-Step samplers.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, retake_seeds=None) -> bool | str:
+        try:
+            parse_seed_text(retake_seeds, "retake_seeds")
+        except AceStepInputError as e:
+            return str(e)
+        return True
+
+    @classmethod
+    def execute(cls, noise, retake_seed: int, variance: float, retake_seeds: str | None = None) -> io.NodeOutput:
+        base = as_ace_noise(noise)
+        parsed = parse_seed_text(retake_seeds, "retake_seeds")
+        if not 0.0 <= float(variance) <= 1.0:
+            raise AceStepInputError(f"variance = {variance} is out of range [0, 1].")
+        return io.NodeOutput(AceStepNoise(base.seeds, int(retake_seed) if parsed is None else parsed, float(variance)))
+
+
+NODES = [SeededNoise, VariationNoise]

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The ComfyUI suite: node tests inside a real ComfyUI, then the acceptance checker on a real server.
+#
+#   1. set up ComfyUI + its venv (../shared/comfyui/setup_comfyui.sh; idempotent, ~5 s when done)
+#   2. install the pack's requirements into ComfyUI's venv (torch pinned to ComfyUI's)
+#   3. pytest tests/nodes with ComfyUI's Python (real `comfy`, real executor; never mocks)
+#   4. comfy_check.py on the pack: import, registration (no shadowed id), frontend, and our API graphs
+#      (text2music; LoadAudio → repaint) queued through /prompt on the tiny checkpoint
+#
+# Env: COMFY_DIR, COMFY_VENV, HARNESS_VENV (setup_comfyui.sh's), ACESTEP_SHARED, NODES_PORT (default 8199),
+#      NODES_NO_BROWSER=1 (skip the browser checks), NODES_RUN_WORKFLOWS=0 (queue only our API graphs, not the
+#      shipped workflows), NODES_SKIP_PYTEST=1 (only the server check), NODES_PYTEST_ARGS (extra pytest arguments).
+# Exits non-zero if any step fails or pytest collects no test.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="${ACESTEP_SHARED:-$ROOT/../shared}"
+export ACESTEP_SHARED="$SHARED"
+export COMFY_DIR="${COMFY_DIR:-/tmp/comfyui}"
+export COMFY_VENV="${COMFY_VENV:-/tmp/comfy-venv}"
+export HARNESS_VENV="${HARNESS_VENV:-/tmp/harness-venv}"
+PORT="${NODES_PORT:-8199}"
+cd "$ROOT"
+status=0
+
+echo "== nodes 1/4: ComfyUI at $COMFY_DIR"
+if [[ "${NODES_NO_BROWSER:-0}" == "1" ]]; then export SKIP_BROWSER=1; fi
+bash "$SHARED/comfyui/setup_comfyui.sh" || { echo "setup_comfyui.sh failed" >&2; exit 2; }
+
+echo "== nodes 2/4: the pack's requirements into $COMFY_VENV"
+"$COMFY_VENV/bin/python" -m pip install -q -e "$ROOT" pytest \
+    -c "$SHARED/comfyui/comfy_constraints.txt" 2>&1 | grep -v "is ignored" || true
+"$COMFY_VENV/bin/python" -c "import acestep_core, pytest, transformers, torch; print('torch', torch.__version__, 'transformers', transformers.__version__)" \
+    || { echo "the pack does not import in ComfyUI's venv" >&2; exit 2; }
+
+echo "== nodes 3/4: pytest tests/nodes (ComfyUI's Python)"
+if [[ "${NODES_SKIP_PYTEST:-0}" != "1" ]]; then
+  # shellcheck disable=SC2086
+  "$COMFY_VENV/bin/python" -m pytest tests/nodes -q -p no:randomly ${NODES_PYTEST_ARGS:-}
+  rc=$?
+  [[ $rc -eq 5 ]] && echo "pytest collected no tests" >&2
+  [[ $rc -ne 0 ]] && status=1
+fi
+
+echo "== nodes 4/4: comfy_check.py on the pack (real server, /prompt)"
+work="$(mktemp -d /tmp/acestep-nodes-check.XXXXXX)"
+ckpt="$("$COMFY_VENV/bin/python" "$SHARED/golden/materialize_tiny_ckpt.py")" || { echo "no tiny checkpoint" >&2; exit 2; }
+"$COMFY_VENV/bin/python" -c "import soundfile as sf, sys; d, r = sf.read(sys.argv[1]); sf.write(sys.argv[2], d, r)" \
+    "$SHARED/golden/inputs/src_sines_44k.wav" "$work/example.flac"
+"$COMFY_VENV/bin/python" tests/nodes/acestep_node_graphs.py "$work/graphs" example.flac
+expect=$("$COMFY_VENV/bin/python" - <<'PY'
+import re, pathlib
+ids = set()
+for f in pathlib.Path("nodes").glob("*.py"):
+    ids |= set(re.findall(r'node_id="(AceStepV1\w+)"', f.read_text()))
+print(",".join(sorted(ids)))
+PY
+)
+args=("$ROOT" --port "$PORT" --out "$work/report"
+      --api-graph "$work/graphs/acestep_v1_text2music.json" --api-graph "$work/graphs/acestep_v1_repaint.json"
+      --model "acestep/ACE-Step-v1-3.5B:$ckpt"
+      --model "loras/ACE-Step-v1-chinese-rap-LoRA:$SHARED/golden/tiny_lora"
+      --input "$work/example.flac" --expect-nodes "$expect")
+if [[ "${NODES_RUN_WORKFLOWS:-1}" == "1" ]] && compgen -G "$ROOT/workflows/*.json" >/dev/null; then
+  args+=(--run-workflows)  # the shipped workflows too (their own settings: full-length songs, 60 steps)
+fi
+checker_py="$HARNESS_VENV/bin/python"
+if [[ "${NODES_NO_BROWSER:-0}" == "1" || ! -x "$checker_py" ]]; then
+  args+=(--no-browser); [[ -x "$checker_py" ]] || checker_py="$COMFY_VENV/bin/python"
+fi
+"$checker_py" "$SHARED/comfyui/comfy_check.py" "${args[@]}"
+rc=$?
+echo "comfy_check report: $work/report/report.md"
+[[ $rc -ne 0 ]] && status=1
+exit $status
