@@ -8,7 +8,9 @@ const cache = new Map(); // url -> {state: "loading"|"ready"|"failed", data?, er
 
 async function decode(url) {
   const Ctx = globalThis.OfflineAudioContext ?? globalThis.webkitOfflineAudioContext;
-  if (typeof Ctx !== "function" || typeof globalThis.fetch !== "function") throw new Error("no WebAudio in this browser");
+  if (typeof Ctx !== "function" || typeof globalThis.fetch !== "function") {
+    throw new Error("no WebAudio in this browser");
+  }
   const res = await fetch(url);
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
   const bytes = await res.arrayBuffer();

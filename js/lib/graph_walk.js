@@ -102,7 +102,9 @@ export function findSourceAudio(access, regionNode, inputName = "latent") {
       visited.add(n.id);
       if (n.type === "LoadAudio") {
         const file = n.widget("audio");
-        if (typeof file === "string" && file) return { kind: "file", nodeId: n.id, item: { ...splitPath(file), type: "input" } };
+        if (typeof file === "string" && file) {
+          return { kind: "file", nodeId: n.id, item: { ...splitPath(file), type: "input" } };
+        }
       }
       const own = firstAudio(access, n);
       if (own) return { kind: "executed", nodeId: n.id, item: own };

@@ -35,7 +35,8 @@ for (const [kind, names] of Object.entries(SECTION_ALIASES)) {
 const TAG_AT_START = /^\[([^\]\n]*)\]/;
 const HAS_WORD = /[\p{L}\p{N}]/u;
 // Words: each CJK character is one (sung syllable), other letters/digits in runs.
-const WORDS = /[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}]|(?:(?![\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}])[\p{L}\p{M}\p{N}'\u2019])+/gu;
+const CJK = "\\p{sc=Han}\\p{sc=Hiragana}\\p{sc=Katakana}";
+const WORDS = new RegExp(`[${CJK}]|(?:(?![${CJK}])[\\p{L}\\p{M}\\p{N}'\\u2019])+`, "gu");
 
 /**
  * The structure tag at the start of a (stripped) line, or null.
@@ -159,7 +160,9 @@ export function summaryLine(analysis) {
   if (counts.chars === 0) return "empty: instrumental";
   const parts = [`${counts.lines} line${counts.lines === 1 ? "" : "s"}`,
     `${counts.lyric} sung`, `${counts.words} word${counts.words === 1 ? "" : "s"}`];
-  if (sections.length) parts.push(`${sections.length} section${sections.length === 1 ? "" : "s"} (${sectionSummary(sections)})`);
+  if (sections.length) {
+    parts.push(`${sections.length} section${sections.length === 1 ? "" : "s"} (${sectionSummary(sections)})`);
+  }
   if (instrumental) parts.push("instrumental");
   if (warnings.length) parts.push(`${warnings.length} warning${warnings.length === 1 ? "" : "s"}`);
   return parts.join(" \u00b7 ");

@@ -30,6 +30,8 @@ const COLORS = {
   warn: "#ff8a65",
 };
 
+const fmt = (s) => formatSeconds(s, { precise: true });
+
 export const FIELDS = {
   repaint: ["start_seconds", "end_seconds"],
   extend: ["left_seconds", "right_seconds"],
@@ -157,8 +159,8 @@ export function createRegionWidget(env) {
 
   function sourceLabel(src) {
     const name = src.label ?? (src.url ? "audio" : "no audio");
-    if (src.ready) return `${name} \u00b7 ${formatSeconds(src.ready.duration, { precise: true })}`;
-    if (src.estimate != null) return `${name} \u00b7 ~${formatSeconds(src.estimate, { precise: true })}`;
+    if (src.ready) return `${name} \u00b7 ${fmt(src.ready.duration)}`;
+    if (src.estimate != null) return `${name} \u00b7 ~${fmt(src.estimate)}`;
     return `${name} \u00b7 length unknown`;
   }
 
@@ -175,8 +177,8 @@ export function createRegionWidget(env) {
     const past = known && v.b > src.duration + FRAME_SECONDS;
     const bad = v.b <= v.a;
     const text = bad ? "end must be after start"
-      : past ? `end is past the song (${formatSeconds(src.duration, { precise: true })})`
-        : `repaint ${formatSeconds(v.a, { precise: true })} \u2013 ${formatSeconds(v.b, { precise: true })} (${formatSeconds(v.b - v.a, { precise: true })})`;
+      : past ? `end is past the song (${fmt(src.duration)})`
+        : `repaint ${fmt(v.a)} \u2013 ${fmt(v.b)} (${fmt(v.b - v.a)})`;
     header(ctx, g, text, sourceLabel(src), bad || past);
   }
 
@@ -202,10 +204,10 @@ export function createRegionWidget(env) {
     const known = Number.isFinite(src.duration) && src.duration > 0;
     const tooLong = known && (v.a > extendMax(src.duration, v.b) + 0.01 || v.b > extendMax(src.duration, v.a) + 0.01);
     const none = v.a <= 0 && v.b <= 0;
-    const total = known ? ` \u2192 ${formatSeconds(src.duration + v.a + v.b, { precise: true })}` : "";
+    const total = known ? ` \u2192 ${fmt(src.duration + v.a + v.b)}` : "";
     const text = none ? "set left and/or right above 0"
       : tooLong ? "each side can add at most the song's length (240 s in total)"
-        : `+${formatSeconds(v.a, { precise: true })} before \u00b7 +${formatSeconds(v.b, { precise: true })} after${total}`;
+        : `+${fmt(v.a)} before \u00b7 +${fmt(v.b)} after${total}`;
     header(ctx, g, text, sourceLabel(src), none || tooLong);
   }
 

@@ -443,14 +443,14 @@ def long_song(oi):
     # stage 1: 60 s
     s1 = b.sampler(C3, 0, model, tags, lyrics, noise, latent, opts, title="1. Sampler: the first 60 s")
     d1 = b.decode(model, s1, C3, 280)
-    b.save(d1, C3, 430, "", preview=True, title="1. Preview: 60 s")
+    b.save(d1, C3, 430, "audio/ACE-Step/long_song_stage1", title="1. Save: 60 s")
     # stage 2: + 30 s on the right
     e2 = wf.add("AceStepV1ExtendRegion", (C4, 0), (380, 210), title="2. Extend right (+30 s)",
                 left_seconds=0.0, right_seconds=30.0)
     wf.link(s1, 0, e2, "latent")
     s2 = b.sampler(C4, 280, model, tags, lyrics, var1, e2, opts, title="2. Sampler: extend")
     d2 = b.decode(model, s2, C4, 560)
-    b.save(d2, C4, 710, "", preview=True, title="2. Preview: 90 s")
+    b.save(d2, C4, 710, "audio/ACE-Step/long_song_stage2", title="2. Save: 90 s")
     # stage 3: + 30 s on the right again
     C5 = C4 + 420
     e3 = wf.add("AceStepV1ExtendRegion", (C5, 0), (380, 210), title="3. Extend right (+30 s)",
@@ -462,7 +462,7 @@ def long_song(oi):
     wf.note((C0, 0), (420, 1000), "About this workflow", note_text(
         "ACE-Step v1: a long song by chained extends", """
 A 60 s song grows to 120 s: two *extend* steps, each adding 30 s after what came before. Every stage
-has its own preview; the last one is saved.
+is saved (`long_song_stage1`, `long_song_stage2`, then the whole `long_song`).
 
 Each **Extend Region** shows the previous stage: its length as a bar before the first run, its waveform
 after it. Drag the right edge to add more (each step can add at most the length it extends; 240 s in

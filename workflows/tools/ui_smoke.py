@@ -10,7 +10,7 @@
    Run, waits for the languages report and checks that the lyrics editor shows detected languages
    instead of "auto" and flags the emoji;
 4. long_song_chained_extends.json, shortened the same way: before a run each Extend Region shows the
-   estimated length of the stage before it, after the run that stage's audio (its preview).
+   estimated length of the stage before it, after the run that stage's saved audio.
 Writes a screenshot of each step into DIR and exits non-zero on a failed check or on a console error
 that names the pack. Uses a private ComfyUI (see private_comfy.py).
 """
@@ -215,8 +215,8 @@ def main() -> int:
         after = page.evaluate("""() => window.app.graph.nodes.filter(n => n.type === "AceStepV1ExtendRegion")
           .map(n => n.widgets.find(w => w.name === "region_picker").pickerState())""")
         page.screenshot(path=str(out / "chain_after_run.png"))
-        check(all(st["waveform"] == "ready" and "type=temp" in (st["url"] or "") for st in after),
-              f"chain: after the run each extend shows the previous stage's preview ({after})")
+        check(all(st["waveform"] == "ready" and "long_song_stage" in (st["url"] or "") for st in after),
+              f"chain: after the run each extend shows the previous stage's audio ({after})")
         browser.close()
 
     pack_errors = [e for e in console if e["type"] in ("error", "pageerror")
