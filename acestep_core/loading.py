@@ -141,17 +141,37 @@ def load_prompt_tokenizer(source: CheckpointSource):
             f"{source.root}: the all-in-one file has no 'text_encoders.spiece_model' tokenizer; "
             "use ComfyUI's ace_step_v1_3.5b.safetensors or the upstream folder layout."
         )
-    import tempfile
-    from pathlib import Path
+    return SentencePieceT5Tokenizer(source.spiece_model)
 
-    from transformers import T5Tokenizer
 
-    # The slow (sentencepiece) tokenizer: converting the model to a fast one drops the leading
-    # "▁" piece that the upstream folder's tokenizer.json produces; the slow one matches it.
-    with tempfile.TemporaryDirectory() as tmp:
-        spm = Path(tmp) / "spiece.model"
-        spm.write_bytes(source.spiece_model)
-        return T5Tokenizer(vocab_file=str(spm), extra_ids=0, legacy=True)
+class SentencePieceT5Tokenizer:
+    """T5 tokenization straight from the sentencepiece model bytes of an all-in-one file.
+
+    Used instead of a transformers tokenizer because their sentencepiece conversions differ across
+    versions (the fast conversion drops the leading "▁" piece; transformers 5 has no slow class).
+    T5 semantics: pieces, then </s> (id 1), truncated to max_length keeping </s>, padded with 0.
+    """
+
+    eos_token_id = 1
+    pad_token_id = 0
+
+    def __init__(self, model_bytes: bytes):
+        import sentencepiece
+
+        self.sp = sentencepiece.SentencePieceProcessor(model_proto=model_bytes)
+
+    def __call__(self, texts: list[str], padding: bool = True, truncation: bool = True, max_length: int = 256,
+                 return_tensors: str = "pt") -> dict:
+        rows = []
+        for text in texts:
+            ids = list(self.sp.encode(text))
+            if truncation and len(ids) > max_length - 1:
+                ids = ids[: max_length - 1]
+            rows.append(ids + [self.eos_token_id])
+        width = max(len(r) for r in rows)
+        ids = [r + [self.pad_token_id] * (width - len(r)) for r in rows]
+        mask = [[1] * len(r) + [0] * (width - len(r)) for r in rows]
+        return {"input_ids": torch.tensor(ids, dtype=torch.long), "attention_mask": torch.tensor(mask, dtype=torch.long)}
 
 
 def load_text_encoder(source: CheckpointSource, *, dtype: torch.dtype, device: torch.device | str = "cpu"):

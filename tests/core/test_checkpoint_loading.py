@@ -40,7 +40,9 @@ def test_folder_and_all_in_one_give_identical_models(tiny_ckpt, all_in_one):
     assert da.keys() == db.keys() and all(torch.equal(da[k], db[k]) for k in da)
     ta, tb = load_text_encoder(folder, dtype=torch.float32), load_text_encoder(single, dtype=torch.float32)
     prompt = "流行, rock ★ 3.14 UPPER"
-    assert torch.equal(ta.tokenize([prompt])["input_ids"], tb.tokenize([prompt])["input_ids"])
+    for batch in ([prompt], ["pop, rock, female vocals, 120 bpm", "lofi"], ["a b c d " * 200], [""]):
+        ka, kb = ta.tokenize(batch), tb.tokenize(batch)
+        assert torch.equal(ka["input_ids"], kb["input_ids"]) and torch.equal(ka["attention_mask"], kb["attention_mask"])
     assert torch.equal(ta.encode(prompt).hidden_states, tb.encode(prompt).hidden_states)
 
 
