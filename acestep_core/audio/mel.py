@@ -94,12 +94,13 @@ class LinearSpectrogram(_KeepsComputedBuffers):
         left = (self.win_length - self.hop_length) // 2
         right = (self.win_length - self.hop_length + 1) // 2
         flat = F.pad(y.reshape(-1, 1, y.shape[-1]), (left, right), mode="reflect").squeeze(1)
+        compute = torch.promote_types(flat.dtype, torch.float32)  # half types run the STFT in float32
         spec = torch.stft(
-            flat.float(),
+            flat.to(compute),
             self.n_fft,
             hop_length=self.hop_length,
             win_length=self.win_length,
-            window=self.window.float(),
+            window=self.window.to(compute),
             center=False,
             normalized=False,
             onesided=True,
