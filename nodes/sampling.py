@@ -196,7 +196,8 @@ class Sampler(io.ComfyNode):
                 io.Float.Input("audio2audio_strength", default=0.0, min=0.0, max=1.0, step=0.01,
                                tooltip=("0 = off. Above 0 the latent is a reference song that the result stays close "
                                         "to (the original's ref_audio_strength; its UI default when enabled is 0.5). "
-                                        "Only int((1 - strength)·steps) steps run.")),
+                                        "Only int((1 - strength)·steps) steps run; when that is 0 the noised reference comes back "
+                                        "unchanged, as in the original.")),
                 OptionsType.Input("options", optional=True,
                                   tooltip="AceStepV1SamplerOptions for scheduler, cfg type, ERG, ...; unconnected = defaults."),
             ],

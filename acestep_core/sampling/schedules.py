@@ -222,8 +222,9 @@ def audio2audio_schedule(
     """Upstream ``add_latents_noise``'s scheduler (§9.7): σmax = 1 − strength, N' = int(σmax·steps).
 
     Returns the schedule (first σ = shift(shift(σmax)), quirk reproduced) and SIG_MAX = shift(σmax), the
-    once-shifted float the reference latents are noised with. Strength 1 gives N' = 0, where upstream
-    crashes; a strength so high that N' < 1 raises a clear ValueError instead.
+    once-shifted float the reference latents are noised with. A strength so high that N' = 0 gives an
+    empty schedule: upstream then returns the noised reference unchanged (the reference itself at
+    strength 1), and so do we.
     """
     _check_kind(kind)
     strength = float(ref_audio_strength)
@@ -231,12 +232,6 @@ def audio2audio_schedule(
         raise ValueError(f"ref_audio_strength must lie in [0, 1], got {ref_audio_strength!r}")
     sigma_max = 1 - ref_audio_strength
     steps = int(sigma_max * infer_steps)
-    if steps < 1:
-        raise ValueError(
-            f"ref_audio_strength {ref_audio_strength!r} with {infer_steps} steps leaves "
-            f"int((1 - strength) * steps) = {steps} sampling steps (upstream crashes); lower the strength "
-            f"or raise the step count"
-        )
     schedule = flow_match_schedule(kind, steps, shift=shift, sigma_max=sigma_max, device=device)
     sig_max, _ = scheduler_sigma_bounds(shift, sigma_max)
     return schedule, sig_max

@@ -1,6 +1,7 @@
 """audio2audio: start from the reference latents noised to 1 − strength (spec §9.7)."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -9,6 +10,8 @@ from ..sampling.schedules import add_latents_noise, audio2audio_schedule
 from ..settings import SamplerSettings
 from .plan import Draws, LoopPlan, check_frames
 from .text2music import initial_noise
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,6 +27,10 @@ class Audio2Audio:
         # With oss_steps upstream rebuilds a standard schedule of int(σmax·max(oss)) steps (§9.7).
         steps = max(settings.oss_steps) if settings.oss_steps else settings.infer_step
         schedule, sig_max = audio2audio_schedule(settings.scheduler_type, steps, self.strength)
+        if len(schedule) == 0:
+            log.warning("ref_audio_strength %s with %d steps leaves int((1 - strength) * steps) = 0 sampling steps: "
+                        "the result is the reference noised to %.3g, as in the original (lower the strength or "
+                        "raise the step count to re-generate)", self.strength, steps, sig_max)
         x = initial_noise(draws, batch_size, frames, dtype, device)
         ref = self.ref_latents.to(device=device, dtype=dtype)
         # Noised with the once-shifted σmax while the schedule starts at the twice-shifted one (quirk, §9.7).

@@ -74,12 +74,17 @@ def run_flow_edit(transformer: nn.Module, source_prompt: PromptConditioning, sou
     frames = int(x_src.shape[-1])
     rows = 2 * batch_size if cfg_on else batch_size
     attention_mask = torch.ones(rows, frames, device=device, dtype=dtype)
-    src_in = _branch_inputs(source_prompt, source_lyrics, batch_size, cfg_on, device, dtype)
-    tar_in = _branch_inputs(task.target_prompt, task.target_lyrics, batch_size, cfg_on, device, dtype)
+    # Upstream runs the whole forward (encode + decode) at every call; the context is the same each
+    # time, so encoding it and projecting its cross-attention K/V once gives the very same numbers.
+    src_ctx = transformer.prepare_context(
+        *transformer.encode(*_branch_inputs(source_prompt, source_lyrics, batch_size, cfg_on, device, dtype)))
+    tar_ctx = transformer.prepare_context(
+        *transformer.encode(*_branch_inputs(task.target_prompt, task.target_lyrics, batch_size, cfg_on, device, dtype)))
 
-    def velocity(z: torch.Tensor, t: torch.Tensor, inputs, momentum: MomentumBuffer | None) -> torch.Tensor:
+    def velocity(z: torch.Tensor, t: torch.Tensor, context, momentum: MomentumBuffer | None) -> torch.Tensor:
         zz = torch.cat([z, z]) if cfg_on else z
-        v = transformer(zz, attention_mask, *inputs, timestep=t.expand(zz.shape[0]))
+        v = transformer.decode(zz, attention_mask, timestep=t.expand(zz.shape[0]), output_length=frames,
+                               context=context)
         if not cfg_on:
             return v
         v_c, v_u = v.chunk(2)
@@ -103,8 +108,8 @@ def run_flow_edit(transformer: nn.Module, source_prompt: PromptConditioning, sou
                 noise = randn_tensor(x_src.shape, draws.retake, dtype=dtype, device=device)
                 z_s = (1 - tau) * x_src + tau * noise
                 z_t = z_edit + z_s - x_src
-                v_s = velocity(z_s, t, src_in, mom_src)
-                v_t = velocity(z_t, t, tar_in, None)  # no momentum for the target here (upstream)
+                v_s = velocity(z_s, t, src_ctx, mom_src)
+                v_t = velocity(z_t, t, tar_ctx, None)  # no momentum for the target here (upstream)
                 dv += (1 / task.n_avg) * (v_t - v_s)
             z_edit = z_edit.to(torch.float32)
             if not pingpong:
@@ -117,7 +122,7 @@ def run_flow_edit(transformer: nn.Module, source_prompt: PromptConditioning, sou
                 noise = randn_tensor(x_src.shape, draws.retake, dtype=dtype, device=device)
                 sigma = schedule.sigmas[i]  # the exact sigma, not t/1000 (§14 item 2)
                 x_tar = z_edit + (sigma * noise + (1.0 - sigma) * x_src) - x_src
-            v_t = velocity(x_tar, t, tar_in, mom_tar)
+            v_t = velocity(x_tar, t, tar_ctx, mom_tar)
             x_tar = x_tar.to(torch.float32)
             if not pingpong:
                 x_tar = (x_tar + (tau_next - tau) * v_t).to(dtype)

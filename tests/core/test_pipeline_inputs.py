@@ -46,7 +46,7 @@ def pipe(tiny_ckpt, lyric_vocab):
     ({"task": "repaint", "src_audio_path": SRC, "repaint_start": 1.0, "repaint_end": 1.0}, "is empty"),
     ({"task": "repaint", "src_audio_path": SRC, "repaint_start": 5.0, "repaint_end": 6.0}, "past the end"),
     ({"task": "extend", "src_audio_path": SRC, "repaint_start": -5.0, "repaint_end": 3.0}, "longer than the source"),
-    ({"audio2audio_enable": True, "ref_audio_input": SRC, "ref_audio_strength": 1.0}, "ref_audio_strength"),
+    ({"audio2audio_enable": True, "ref_audio_input": SRC, "ref_audio_strength": 1.5}, "ref_audio_strength"),
     ({"lora_name_or_path": "/no/such/lora"}, "no such file or folder"),
     ({"batch_size": 0}, "batch_size = 0 is out of range"),
 ])

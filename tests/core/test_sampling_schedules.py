@@ -192,10 +192,14 @@ def test_audio2audio_strength_zero_is_text2music_schedule():
     assert torch.equal(sched.timesteps, ref.timesteps) and torch.equal(sched.sigmas, ref.sigmas)
 
 
+@pytest.mark.parametrize("kind", ["euler", "heun", "pingpong"])
 @pytest.mark.parametrize("strength", [1.0, 0.99])
-def test_audio2audio_no_steps_left_raises(strength):
-    with pytest.raises(ValueError, match="ref_audio_strength"):
-        audio2audio_schedule("euler", 60, strength)
+def test_audio2audio_no_steps_left_is_an_empty_schedule(kind, strength):
+    # Upstream runs no step and returns the noised reference (the reference itself at strength 1).
+    sched, sig_max = audio2audio_schedule(kind, 60, strength)
+    assert len(sched) == 0 and sched.num_steps == 0
+    assert sig_max == scheduler_sigma_bounds(3.0, 1 - strength)[0]
+    assert (sig_max == 0.0) == (strength == 1.0)
 
 
 @pytest.mark.parametrize("strength", [-0.1, 1.5])
