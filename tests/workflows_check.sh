@@ -11,7 +11,7 @@
 #
 # Environment: ACESTEP_SHARED (default ../shared beside the repository), COMFY_VENV, HARNESS_VENV,
 # COMFY_CHECK_OUT (report folder; default /tmp/comfy_check/acestep-v1-workflows-<time>),
-# COMFY_CHECK_PORT (default 8188), ACESTEP_UI_SMOKE=0 (skip step 2),
+# COMFY_CHECK_PORT (default 8188), ACESTEP_COMFY_CHECK=0 (skip step 1), ACESTEP_UI_SMOKE=0 (skip step 2),
 # ACESTEP_WORKFLOWS_FAST=1: check the shipped files statically and in the frontend, but execute copies
 # with fewer steps and shorter songs (workflows/tools/ci_variant.py: 8 steps, 10 s, extends of 5 s) —
 # the full run of the shipped defaults (60 s songs, 60 steps) takes long on a CPU.
@@ -59,7 +59,9 @@ resources=(--model "acestep/ACE-Step-v1-3.5B:$ckpt"
            --input "$EXAMPLE")
 status=0
 
-if [[ "${ACESTEP_WORKFLOWS_FAST:-0}" == "1" ]]; then
+if [[ "${ACESTEP_COMFY_CHECK:-1}" == "0" ]]; then
+  say "comfy_check.py skipped (ACESTEP_COMFY_CHECK=0: tests/nodes_run.sh ran it on the shipped workflows)"
+elif [[ "${ACESTEP_WORKFLOWS_FAST:-0}" == "1" ]]; then
   say "comfy_check.py: the shipped workflows, static + frontend (report: $OUT/shipped)"
   "$HARNESS_VENV/bin/python" "$CHECK" "$ROOT" --out "$OUT/shipped" --port "$PORT" "${resources[@]}" "$@" || status=1
   say "comfy_check.py --run-workflows on short copies (report: $OUT/run)"
