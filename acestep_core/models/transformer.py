@@ -135,9 +135,14 @@ class GLUMBConv(nn.Module):
         self.point_conv = ConvLayer(hidden, dim, 1, bias=False, **fk)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.depth_conv(self.inverted_conv(x.transpose(1, 2)))
-        x, gate = torch.chunk(x, 2, dim=1)
-        return self.point_conv(x * F.silu(gate)).transpose(1, 2)
+        # The two 1×1 convolutions are matrix products over the channels. oneDNN runs them as
+        # convolutions at about a third of the GEMM rate on CPUs; as F.linear on the token-major
+        # layout they are plain GEMMs (same weights, same sums in another order: within 1e-6).
+        inv, point = self.inverted_conv.conv, self.point_conv.conv
+        h = F.silu(F.linear(x, inv.weight.squeeze(-1), inv.bias))
+        h = self.depth_conv(h.transpose(1, 2))
+        h, gate = torch.chunk(h, 2, dim=1)
+        return F.linear((h * F.silu(gate)).transpose(1, 2), point.weight.squeeze(-1), point.bias)
 
 
 class LinearTransformerBlock(nn.Module):
