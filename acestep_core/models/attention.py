@@ -58,7 +58,8 @@ class LinearSelfAttention(nn.Module):
         v = F.pad(v, (0, 0, 0, 1), mode="constant", value=1.0)  # constant-1 row → Σ k_j in the last row
         out = torch.matmul(torch.matmul(v, k), q)  # [B,H,hd+1,S]
         out = out[:, :, :-1] / (out[:, :, -1:] + self.eps)
-        out = out.view(b, h * hd, s).permute(0, 2, 1).to(dtype)
+        # contiguous: a transposed 3-D input sends the Linear to bmm with a copied, expanded weight
+        out = out.view(b, h * hd, s).permute(0, 2, 1).to(dtype).contiguous()
         out = self.to_out[0](out)
         # Upstream clamps unconditionally (its fp16-autocast test is always true on torch ≥ 2).
         return out.clamp(-FP16_MAX, FP16_MAX)

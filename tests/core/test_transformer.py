@@ -242,3 +242,24 @@ def test_meta_build_with_assign_load(model, tiny_cfg, gold):
     args = (gold["latents"], gold["attention_mask"], gold["encoder_hidden_states"], gold["encoder_hidden_mask"],
             torch.tensor([734.5]))
     assert torch.equal(lazy.eval().decode(*args), model.decode(*args))
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 5e-6), (torch.bfloat16, 2e-2)])
+def test_feed_forward_equals_upstreams_three_conv1d_calls(dtype, tol):
+    # GLUMBConv runs token-major (GEMMs + a channels-last depthwise conv); upstream calls its three
+    # Conv1d modules on [B, C, T]. Same weights, same arithmetic up to the order of the sums.
+    from acestep_core.models.transformer import GLUMBConv
+
+    torch.manual_seed(0)
+    ff = GLUMBConv(64, 160).to(dtype)
+    with torch.no_grad():
+        for p in ff.parameters():
+            p.copy_(torch.randn_like(p) * 0.1)
+        x = torch.randn(2, 37, 64).to(dtype)
+        h = ff.depth_conv(ff.inverted_conv(x.transpose(1, 2)))
+        h, gate = torch.chunk(h, 2, dim=1)
+        ref = ff.point_conv(h * torch.nn.functional.silu(gate)).transpose(1, 2)
+        ours = ff(x)
+    assert ours.shape == ref.shape == (2, 37, 64)
+    err = (ours.float() - ref.float()).abs().max() / ref.float().pow(2).mean().sqrt()
+    assert err <= tol, err
