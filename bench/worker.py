@@ -228,7 +228,9 @@ def part_vocoder(args, dtype) -> dict:
     frames = C.frames_for_seconds(args.seconds) * 8
     g = torch.Generator().manual_seed(2)
     mel = (torch.randn(1, 2, 128, frames, generator=g) * 2 - 5).to(device=args.device, dtype=dtype)
-    if args.batch_channels:
+    if IMPL == "ours":  # what our decode runs: MusicDCAE.vocode (windows for long songs)
+        fn = lambda: model.vocode(mel, batch_channels=args.batch_channels)  # noqa: E731
+    elif args.batch_channels:
         fn = lambda: voc.decode(mel[0])  # noqa: E731
     else:
         fn = lambda: [voc.decode(mel[:, c]) for c in range(2)]  # noqa: E731
