@@ -39,6 +39,18 @@ def _vocab() -> str:
     raise FileNotFoundError("set ACESTEP_LYRIC_VOCAB to ACE-Step's lyric vocab.json")
 
 
+def _torchaudio_save_with_soundfile() -> None:
+    """torchaudio >= 2.9 saves through torchcodec, which a CPU-only venv may lack; the original only
+    writes its output file with it, so soundfile stands in (outside the timed part's numbers)."""
+    import soundfile as sf
+    import torchaudio
+
+    def save(path, src, sample_rate, **_kwargs):
+        sf.write(str(path), src.detach().float().cpu().numpy().T, int(sample_rate))
+
+    torchaudio.save = save
+
+
 def part_song(args, dtype) -> dict:
     seconds, steps = args.seconds, args.steps
     call = dict(prompt=PROMPT, lyrics=lyrics_for(seconds), audio_duration=seconds, infer_step=steps,
@@ -69,6 +81,7 @@ def part_song(args, dtype) -> dict:
         from worker import import_upstream
 
         import_upstream()
+        _torchaudio_save_with_soundfile()
         from acestep.pipeline_ace_step import ACEStepPipeline
 
         pipe = ACEStepPipeline(checkpoint_dir=args.ckpt, dtype=args.dtype)
