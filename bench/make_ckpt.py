@@ -9,6 +9,7 @@ the full 256384-entry vocabulary). Usage: ``python bench/make_ckpt.py [DEST]``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
 from worker import no_init  # noqa: E402
 
-TINY = Path("/work/shared/golden/tiny_ckpt")
+TINY = Path(os.environ.get("ACESTEP_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "golden" / "tiny_ckpt"
 UMT5_BASE = {"vocab_size": 256384, "d_model": 768, "d_kv": 64, "d_ff": 2048, "num_layers": 12,
              "num_decoder_layers": 12, "num_heads": 12, "relative_attention_num_buckets": 32,
              "relative_attention_max_distance": 128, "feed_forward_proj": "gated-gelu", "dense_act_fn": "gelu_new",

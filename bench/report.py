@@ -1,6 +1,6 @@
 """Summarise ``bench/results.jsonl`` as markdown tables with ratios against the original (not a test).
 
-``python bench/report.py [results.jsonl] [--label SUBSTR]`` — one row per (part, seconds, dtype,
+``python bench/report.py [results.jsonl] [--label SUBSTR[,SUBSTR...]]`` — one row per (part, seconds, dtype,
 impl, label, switches), the best (min) time of all matching runs, its cpu-equiv time, GFLOP/s and
 share of the best GEMM peak seen (cpu-equiv basis), peak RSS, and ratios to ``upstream``.
 """
@@ -27,7 +27,7 @@ def load(path: Path, label: str | None) -> list[dict]:
         if not line.strip():
             continue
         r = json.loads(line)
-        if "error" in r or (label and label not in (r.get("label") or "")):
+        if "error" in r or (label and not any(x in (r.get("label") or "") for x in label.split(","))):
             continue
         rows.append(r)
     return rows

@@ -55,11 +55,11 @@ def import_upstream():
 
 
 LAYERS = 0  # --layers: a shallower DiT for quick checks (0 = the real 24)
+DIT_CONFIG = Path(__file__).resolve().parent / "dit_config.json"  # --dit-config: e.g. the tiny checkpoint's
 
 
 def dit_config() -> dict:
-    path = Path(__file__).resolve().parent / "dit_config.json"
-    cfg = json.loads(path.read_text())
+    cfg = json.loads(Path(DIT_CONFIG).read_text())
     if LAYERS:
         cfg["num_layers"] = LAYERS
     return cfg
@@ -306,7 +306,7 @@ IMPL = "ours"
 
 
 def main(argv=None) -> None:
-    global IMPL, LAYERS
+    global IMPL, LAYERS, DIT_CONFIG
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--part", required=True, choices=sorted(PARTS) + ["song"])
     p.add_argument("--impl", default="ours", choices=["ours", "upstream"])
@@ -319,6 +319,8 @@ def main(argv=None) -> None:
     p.add_argument("--text-tokens", type=int, default=C.TEXT_TOKENS)
     p.add_argument("--lyric-tokens", type=int, default=C.LYRIC_TOKENS)
     p.add_argument("--ckpt", default="/tmp/acestep-bench-ckpt")
+    p.add_argument("--dit-config", default="", help="dit: a transformer config.json instead of the released "
+                                                     "one (e.g. <tiny ckpt>/ace_step_transformer/config.json)")
     p.add_argument("--mode", default="plain", choices=["plain", "overlapped", "chunked"])
     p.add_argument("--batch-channels", action="store_true")
     p.add_argument("--no-prepare", action="store_true", help="ours: recompute cross K/V every pass (as upstream)")
@@ -329,6 +331,8 @@ def main(argv=None) -> None:
     p.add_argument("--layers", type=int, default=0, help="DiT depth override for quick checks (0 = 24)")
     args = p.parse_args(argv)
     IMPL, LAYERS = args.impl, args.layers
+    if args.dit_config:
+        DIT_CONFIG = Path(args.dit_config)
     if args.threads:
         torch.set_num_threads(args.threads)
     for item in args.switch:
