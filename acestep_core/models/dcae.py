@@ -366,10 +366,9 @@ class MusicDCAE(nn.Module):
         A song longer than ``vocoder_window_mels`` runs in windows with ``vocoder_context_mels`` of
         context per side, beyond the receptive field, so every kept sample sees exactly the inputs it
         sees in one pass: the same samples up to float rounding (2e-6 of the RMS on the full-size
-        vocoder). Why: whole-song
-        buffers of a long song (40-80 MB at 60 s) are each a fresh mmap whose page faults cost more
-        than the convolutions' spare time; windowed buffers stay below glibc's mmap threshold and are
-        reused (60 s on a CPU: -12 %), and the memory stays bounded.
+        vocoder). Why: the whole-song buffers of a long song (40-80 MB at 60 s) are each a fresh mmap
+        whose page faults cost more than the convolutions' spare time; windowed buffers stay below
+        glibc's mmap threshold and are reused (60 s on a CPU: -12 %), and the memory stays bounded.
         """
         window, context = self.vocoder_window_mels, self.vocoder_context_mels
         if mel.shape[-1] > window + 2 * context:
