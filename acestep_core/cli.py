@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
     p.add_argument("--cpu-offload", action="store_true", help="keep models on CPU between stages")
     p.add_argument("--overlapped-decode", action="store_true", help="the original's windowed decode for > 48 s")
+    p.add_argument("--low-memory", action="store_true",
+                   help="load each network for its stage and free it afterwards (peak: one network)")
+    p.add_argument("--batch-guidance", action="store_true",
+                   help="run the guided passes of a step as one batched DiT call (faster, rounds "
+                        "differently from the original; see bench/RESULTS.md)")
+    p.add_argument("--guidance-cache", type=int, default=1, metavar="K",
+                   help="step caching: run the unconditional passes on every K-th guided step only and "
+                        "reuse their difference to the conditional pass in between (1 = off; changes the song)")
     p.add_argument("--format", choices=("wav", "flac", "ogg", "mp3"), default=None)
     p.add_argument("--out", default=None, help="output file or folder (default ./outputs/); never overwritten")
     return p
@@ -133,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pipe = AceStepPipeline.from_pretrained(args.checkpoint, dtype=args.dtype, device=device,
                                                lyric_vocab=args.lyric_vocab, cpu_offload=args.cpu_offload,
-                                               overlapped_decode=args.overlapped_decode, cache_dir=args.cache_dir)
+                                               overlapped_decode=args.overlapped_decode, low_memory=args.low_memory,
+                                               batch_guidance=args.batch_guidance,
+                                               guidance_cache_interval=args.guidance_cache, cache_dir=args.cache_dir)
         out = pipe(**call, callback=_progress("sampling"))
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -53,18 +53,23 @@ class Contexts:
     no_lyric: torch.Tensor | None = None
 
 
-def _scale_output_hook(tau: float):
+def _scale_output_hook(tau: float, rows: slice):
     def hook(_module, _inputs, output):
-        output.mul_(tau)  # in place, as upstream's `output[:] *= tau`
+        output[rows].mul_(tau)  # in place, as upstream's `output[:] *= tau`
         return output
 
     return hook
 
 
 @contextmanager
-def scaled_queries(model: nn.Module, paths: list[str], tau: float = ERG_TAU) -> Iterator[None]:
-    """Temporarily multiply the outputs of the named Linear modules by tau (the ERG mechanism)."""
-    handles = [model.get_submodule(p).register_forward_hook(_scale_output_hook(tau)) for p in paths]
+def scaled_queries(model: nn.Module, paths: list[str], tau: float = ERG_TAU,
+                   rows: slice = slice(None)) -> Iterator[None]:
+    """Temporarily multiply the outputs of the named Linear modules by tau (the ERG mechanism).
+
+    `rows` limits the scaling to those batch rows, so a batched guidance pass can apply it to its
+    unconditional rows only.
+    """
+    handles = [model.get_submodule(p).register_forward_hook(_scale_output_hook(tau, rows)) for p in paths]
     try:
         yield
     finally:

@@ -71,8 +71,16 @@ class AceStepPipeline:
 
     def __init__(self, source: CheckpointSource, *, dtype: str | torch.dtype = "float32",
                  device: str | torch.device = "cpu", lyric_vocab: str | Path | None = None,
-                 cpu_offload: bool = False, overlapped_decode: bool = False, low_memory: bool = False):
+                 cpu_offload: bool = False, overlapped_decode: bool = False, low_memory: bool = False,
+                 batch_guidance: bool = False, guidance_cache_interval: int = 1):
         self.source = source
+        # guidance_cache_interval (opt-in step caching, 1 = off): the unconditional passes run on every
+        # k-th guided step only, the others reuse their last difference to the conditional pass.
+        self.guidance_cache_interval = check_number("guidance_cache_interval", guidance_cache_interval, 1, 100,
+                                                    integer=True)
+        # batch_guidance (opt-in): the guided passes of a step as one batched DiT call; faster, not
+        # bit-identical to the original (GEMMs of another size round differently).
+        self.batch_guidance = batch_guidance
         # low_memory: free each model once its stage is done, so the peak is one model, not all
         # (text encoder → DiT → decoder); costs reloading them on the next call.
         self.low_memory = low_memory
@@ -87,11 +95,12 @@ class AceStepPipeline:
     def from_pretrained(cls, path_or_repo_id: str | Path | None = None, *, dtype: str | torch.dtype = "float32",
                         device: str | torch.device = "cpu", lyric_vocab: str | Path | None = None,
                         cpu_offload: bool = False, overlapped_decode: bool = False, low_memory: bool = False,
-                        cache_dir: str | Path | None = None, download: bool = True) -> "AceStepPipeline":
+                        batch_guidance: bool = False, guidance_cache_interval: int = 1, cache_dir: str | Path | None = None, download: bool = True) -> "AceStepPipeline":
         """A local folder / all-in-one file, or a Hugging Face repo id downloaded on first use."""
         source = resolve_checkpoint(path_or_repo_id, download=download, cache_dir=cache_dir)
         return cls(source, dtype=dtype, device=device, lyric_vocab=lyric_vocab, cpu_offload=cpu_offload,
-                   overlapped_decode=overlapped_decode, low_memory=low_memory)
+                   overlapped_decode=overlapped_decode, low_memory=low_memory, batch_guidance=batch_guidance,
+                   guidance_cache_interval=guidance_cache_interval)
 
     # ------------------------------------------------------------------ models (lazy, one part each)
     @property
@@ -231,7 +240,8 @@ class AceStepPipeline:
                     transformer, prompt, lyrics, batch_size=batch_size, use_erg_tag=settings.use_erg_tag,
                     use_erg_lyric=settings.use_erg_lyric, with_null=True, with_no_lyric=settings.double_condition)
                 denoiser = GuidedDenoiser(transformer, contexts, settings, plan.schedule.num_steps, plan.frames,
-                                          batch_size)
+                                          batch_size, batch_passes=self.batch_guidance,
+                                          cache_interval=self.guidance_cache_interval)
                 stepper = make_stepper(settings.scheduler_type, plan.schedule, settings.omega_scale, main[0])
                 latents = run_denoising_loop(plan, denoiser, stepper, callback)
         return SampleResult(latents, main_seeds, retake_used)

@@ -60,7 +60,9 @@ def part_song(args, dtype) -> dict:
         from acestep_core import AceStepPipeline
 
         pipe = AceStepPipeline.from_pretrained(args.ckpt, dtype=args.dtype, device=args.device,
-                                               lyric_vocab=_vocab(), low_memory=args.low_memory, download=False)
+                                               lyric_vocab=_vocab(), low_memory=args.low_memory,
+                                               batch_guidance=args.batch_guidance,
+                                               guidance_cache_interval=args.guidance_cache, download=False)
         passes = []
         tr = pipe.transformer  # loaded here so that load time is not generation time
         orig_decode = tr.decode
@@ -103,7 +105,8 @@ def part_song(args, dtype) -> dict:
         timecosts = res[-1].get("timecosts", {}) if isinstance(res[-1], dict) else {}
     return {"time_s": gen_s, "load_s": load_s, "dit_passes": len(passes), "steps": steps,
             "diffusion_s": timecosts.get("diffusion"), "decode_s": timecosts.get("latent2audio"),
-            "text_s": timecosts.get("preprocess"), "low_memory": args.low_memory}
+            "text_s": timecosts.get("preprocess"), "low_memory": args.low_memory,
+            "batch_guidance": args.batch_guidance}
 
 
 if __name__ == "__main__":

@@ -90,7 +90,9 @@ def build_dit(dtype: torch.dtype, device: str, meta: bool = False):
     return model.to(device).eval().requires_grad_(False)
 
 
-def dit_inputs(seconds: float, dtype: torch.dtype, device: str, text_tokens: int, lyric_tokens: int, dim: int):
+def dit_inputs(seconds: float, dtype: torch.dtype, device: str, text_tokens: int, lyric_tokens: int, dim: int,
+               rows: int = 1):
+    """One song's DiT inputs; `rows` > 1 stacks copies, as a batched guidance pass does (2–3 rows)."""
     g = torch.Generator().manual_seed(0)
     t = C.frames_for_seconds(seconds)
     x = torch.randn(1, 8, 16, t, generator=g).to(device=device, dtype=dtype)
@@ -99,6 +101,9 @@ def dit_inputs(seconds: float, dtype: torch.dtype, device: str, text_tokens: int
     mask = torch.ones(1, length, dtype=torch.float32, device=device)
     attn = torch.ones(1, t, dtype=dtype, device=device)
     timestep = torch.tensor([500.0], device=device)
+    if rows > 1:
+        x, states, mask, attn = (v.repeat(rows, *([1] * (v.ndim - 1))) for v in (x, states, mask, attn))
+        timestep = timestep.expand(rows)
     return x, attn, states, mask, timestep
 
 
@@ -133,7 +138,7 @@ def part_dit(args, dtype) -> dict:
     dim = dit_config()["num_attention_heads"] * dit_config()["attention_head_dim"]
     # FLOPs on a meta copy (no data), counted by torch's FlopCounterMode.
     meta_model = build_dit(dtype, "meta", meta=True)
-    meta_inputs = dit_inputs(args.seconds, dtype, "meta", args.text_tokens, args.lyric_tokens, dim)
+    meta_inputs = dit_inputs(args.seconds, dtype, "meta", args.text_tokens, args.lyric_tokens, dim, args.rows)
     with torch.no_grad():
         meta_prepared = meta_model.prepare_context(meta_inputs[2], meta_inputs[3]) if IMPL == "ours" and not args.no_prepare else None
         flops = count_flops(dit_pass_fn(meta_model, meta_inputs, meta_prepared))
@@ -144,7 +149,7 @@ def part_dit(args, dtype) -> dict:
     model = build_dit(dtype, device)
     build_s = time.perf_counter() - t0
     rss_model = C.rss_gb()
-    inputs = dit_inputs(args.seconds, dtype, device, args.text_tokens, args.lyric_tokens, dim)
+    inputs = dit_inputs(args.seconds, dtype, device, args.text_tokens, args.lyric_tokens, dim, args.rows)
     out = {"params": C.count_params(model), "build_s": build_s, "rss_model_gb": rss_model, "flops": flops}
     with torch.no_grad():
         prepared = None
@@ -327,6 +332,9 @@ def main(argv=None) -> None:
     p.add_argument("--save-output", default=None, help="save the output tensor here (error comparisons)")
     p.add_argument("--steps", type=int, default=27)
     p.add_argument("--low-memory", action="store_true")
+    p.add_argument("--batch-guidance", action="store_true", help="song: the pipeline's batch_guidance switch")
+    p.add_argument("--guidance-cache", type=int, default=1, help="song: the pipeline's guidance_cache_interval")
+    p.add_argument("--rows", type=int, default=1, help="dit: batch rows of the pass (2 = a batched cond+uncond step)")
     p.add_argument("--switch", action="append", default=[], help="ours: NAME=VALUE speed switch (see README)")
     p.add_argument("--layers", type=int, default=0, help="DiT depth override for quick checks (0 = 24)")
     args = p.parse_args(argv)
@@ -355,7 +363,9 @@ def main(argv=None) -> None:
                   load_before=load0, load_after=C.load_average(), torch=torch.__version__,
                   mode=args.mode if args.part == "decode" else None,
                   batch_channels=args.batch_channels if args.part in ("decode", "vocoder") else None,
-                  switches=args.switch or None)
+                  switches=args.switch or None, rows=args.rows if args.part == "dit" else None,
+                  batch_guidance=args.batch_guidance if args.part == "song" else None,
+                  guidance_cache=args.guidance_cache if args.part == "song" else None)
     print("BENCH_RESULT " + json.dumps(result), flush=True)
 
 

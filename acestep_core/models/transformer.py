@@ -220,6 +220,13 @@ class CrossContext:
     _bias_src: torch.Tensor | None = field(default=None, repr=False)
     _bias: torch.Tensor | None = field(default=None, repr=False)
 
+    @classmethod
+    def concat(cls, parts: Sequence["CrossContext"]) -> "CrossContext":
+        """Several prepared contexts of one length stacked on the batch axis (one batched DiT pass)."""
+        kv = [ContextKV(torch.cat([p.kv[i].key for p in parts]), torch.cat([p.kv[i].value for p in parts]))
+              for i in range(len(parts[0].kv))]
+        return cls(torch.cat([p.states for p in parts]), torch.cat([p.mask for p in parts]), kv)
+
     def bias(self, attention_mask: torch.Tensor, heads: int, dtype: torch.dtype) -> torch.Tensor:
         key = (attention_mask._version, tuple(attention_mask.shape), heads, dtype)
         if self._bias is None or self._bias_src is not attention_mask or self._bias_key != key:

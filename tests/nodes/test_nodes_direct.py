@@ -371,6 +371,36 @@ def test_sampler_options(node_classes):
         cls.execute(**{**base, "scheduler": "heun"}, oss_steps="16, 29")
 
 
+def test_speed_switches_reach_the_sampler(node_classes, loaded_model, tags, lyrics,
+                                                                monkeypatch):
+    """batch_guidance: one DiT call per guided step, the same song to rounding; guidance caching: fewer passes."""
+    cls = node_classes["AceStepV1SamplerOptions"]
+    base = dict(scheduler="euler", cfg_type="apg", omega_scale=10.0, guidance_interval=1.0, guidance_interval_decay=0.0,
+                min_guidance_scale=3.0, guidance_scale_text=0.0, guidance_scale_lyric=0.0, use_erg_tag=True,
+                use_erg_lyric=True, use_erg_diffusion=True, oss_steps="")
+    plain_opts = cls.execute(**base).args[0]
+    batched_opts = cls.execute(**base, batch_guidance=True).args[0]
+    transformer = loaded_model.pipe.transformer
+    rows: list[int] = []
+    decode = transformer.decode
+    monkeypatch.setattr(transformer, "decode", lambda x, *a, **k: rows.append(x.shape[0]) or decode(x, *a, **k))
+    noise = run(node_classes, "AceStepV1SeededNoise", seed=7)[0]
+    latent = run(node_classes, "AceStepV1EmptyLatent", seconds=2.0, batch_size=1)[0]
+    plain = _sample(node_classes, loaded_model, tags, lyrics, noise, latent, steps=3, options=plain_opts)
+    assert rows == [1] * 6
+    rows.clear()
+    batched = _sample(node_classes, loaded_model, tags, lyrics, noise, latent, steps=3, options=batched_opts)
+    assert rows == [2] * 3
+    rel = (batched["samples"] - plain["samples"]).abs().max() / plain["samples"].pow(2).mean().sqrt()
+    assert 0 <= float(rel) < 2e-5
+    rows.clear()
+    cached_opts = cls.execute(**base, guidance_cache_interval=2).args[0]
+    cached = _sample(node_classes, loaded_model, tags, lyrics, noise, latent, steps=3, options=cached_opts)
+    assert rows == [1, 1, 1, 1, 1]  # the unconditional pass of step 2 reused the difference of step 1
+    assert not torch.equal(cached["samples"], plain["samples"])
+    assert loaded_model.pipe.guidance_cache_interval == 1 and not loaded_model.pipe.batch_guidance
+
+
 # ------------------------------------------------------------------------------------------ import
 
 def test_import_params_regenerates_the_settings(node_classes):
