@@ -36,6 +36,27 @@ def test_generate_and_regenerate_from_params(tiny_ckpt, lyric_vocab, tmp_path, c
     assert sf.read(out)[0].shape == first.shape
 
 
+def test_speed_flags_reach_the_pipeline(tiny_ckpt, lyric_vocab, tmp_path, monkeypatch):
+    from acestep_core import pipeline
+
+    seen = {}
+    original = pipeline.AceStepPipeline.__call__
+
+    def spy(self, *args, **kwargs):
+        seen.update(low=self.low_memory, batch=self.batch_guidance, cache=self.guidance_cache_interval)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.AceStepPipeline, "__call__", spy)
+    common = ["--checkpoint", str(tiny_ckpt), "--lyric-vocab", str(lyric_vocab), "--duration", "1", "--steps", "4"]
+    assert _run("--prompt", "jazz", "--out", str(tmp_path / "a.wav"), *common) == 0
+    assert seen == {"low": False, "batch": False, "cache": 1}
+    assert _run("--prompt", "jazz", "--out", str(tmp_path / "b.wav"), "--low-memory", "--batch-guidance",
+                "--guidance-cache", "2", *common) == 0
+    assert seen == {"low": True, "batch": True, "cache": 2}
+    assert (tmp_path / "b.wav").exists()
+    assert _run("--prompt", "jazz", "--guidance-cache", "0", *common) == 2
+
+
 def test_old_input_params_get_ui_defaults():
     # the shipped 17-key examples lack most keys (spec §11.3)
     old = {"actual_seeds": [1, 2], "audio_duration": 30.0, "cfg_type": "apg", "guidance_interval": 0.5,
