@@ -123,6 +123,8 @@ COMMON_SAMPLER = """
 **Sampler** (the original's defaults): *steps* 60, *guidance_scale* 15. *Sampler Options*: scheduler
 euler, cfg_type apg, omega_scale 10, guidance_interval 0.5, decay 0 (min 3), text/lyric guidance 0
 (off), ERG tag/lyric/diffusion on, oss_steps empty. Leaving the options node out gives the same defaults.
+Two opt-in speed switches stay off for the original's exact numbers: *batch_guidance* (one batched
+transformer call per guided step) and *guidance_cache_interval* (2 = step caching, fewer passes).
 **Latent to Audio**: 48000 Hz is what the original writes; 44100 is the vocoder's native rate.
 """
 
@@ -163,7 +165,7 @@ class Blocks:
         return p
 
     def options(self, x, y):
-        return self.wf.add("AceStepV1SamplerOptions", (x, y), (340, 340))
+        return self.wf.add("AceStepV1SamplerOptions", (x, y), (340, 380))
 
     def sampler(self, x, y, model, tags, lyrics, noise, latent, options=None, *, title=None, **widgets):
         wf = self.wf
@@ -218,7 +220,7 @@ def text2music(oi, *, lora: bool = False):
     latent = wf.add("AceStepV1EmptyLatent", (C2, 0), (340, 100), seconds=60.0, batch_size=1)
     noise = wf.add("AceStepV1SeededNoise", (C2, 140), (340, 110), control="randomize", seed=42)
     opts = b.options(C2, 290)
-    b.languages(lyrics, C2, 670)
+    b.languages(lyrics, C2, 720)
     s = b.sampler(C3, 0, model, tags, lyrics, noise, latent, opts)
     d = b.decode(model, s, C3, 280)
     b.save(d, C4, 0, "audio/ACE-Step/" + ("text2music_rap_lora" if lora else "text2music"))
