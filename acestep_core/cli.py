@@ -83,9 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-guidance", action="store_true",
                    help="run the guided passes of a step as one batched DiT call (faster, rounds "
                         "differently from the original; see bench/RESULTS.md)")
-    p.add_argument("--guidance-cache", type=int, default=1, metavar="K",
+    p.add_argument("--guidance-cache", type=int, default=None, metavar="K",
                    help="step caching: run the unconditional passes on every K-th guided step only and "
-                        "reuse their difference to the conditional pass in between (1 = off; changes the song)")
+                        "reuse their difference to the conditional pass in between (1 = off, the default "
+                        "unless --params names another; changes the song)")
     p.add_argument("--format", choices=("wav", "flac", "ogg", "mp3"), default=None)
     p.add_argument("--out", default=None, help="output file or folder (default ./outputs/); never overwritten")
     return p
@@ -113,17 +114,22 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .pipeline import AceStepPipeline
 
+    guidance_cache = 1
     if args.params:
         try:
-            call = call_from_input_params(json.loads(args.params.read_text(encoding="utf-8")))
+            record = json.loads(args.params.read_text(encoding="utf-8"))
+            call = call_from_input_params(record)
         except (OSError, ValueError) as e:
             print(f"error: cannot use {args.params}: {e}", file=sys.stderr)
             return 2
+        guidance_cache = record.get("guidance_cache_interval", 1)  # our own key: a song made with step caching
     else:
         if args.prompt is None:
             print("error: give --prompt (tags) or --params (an input_params.json)", file=sys.stderr)
             return 2
         call = {"prompt": args.prompt, "lyrics": ""}
+    if args.guidance_cache is not None:
+        guidance_cache = args.guidance_cache
     if args.lyrics is not None:
         call["lyrics"] = args.lyrics.replace("\\n", "\n")
     if args.lyrics_file is not None:
@@ -143,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                                                lyric_vocab=args.lyric_vocab, cpu_offload=args.cpu_offload,
                                                overlapped_decode=args.overlapped_decode, low_memory=args.low_memory,
                                                batch_guidance=args.batch_guidance,
-                                               guidance_cache_interval=args.guidance_cache, cache_dir=args.cache_dir)
+                                               guidance_cache_interval=guidance_cache,
+                                               cache_dir=args.cache_dir)
         out = pipe(**call, callback=_progress("sampling"))
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)

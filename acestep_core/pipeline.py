@@ -376,6 +376,10 @@ class AceStepPipeline:
             "audio2audio_enable": audio2audio_enable, "ref_audio_strength": ref_audio_strength,
             "ref_audio_input": _path_or_none(ref_audio_input),
         }
+        if self.guidance_cache_interval != 1:
+            # Not an original key: step caching changes the song, so a record made with it says so
+            # (the CLI's --params and the ImportParams node read it back).
+            params["guidance_cache_interval"] = self.guidance_cache_interval
         paths = write_outputs(waveforms, sample_rate, params, save_path, format) if write_files else []
         return GenerationOutput(waveforms, sample_rate, result.latents, params, paths)
 

@@ -45,6 +45,14 @@ def _oss_text(value) -> str:
     raise AceStepInputError(f"input_params: 'oss_steps' must be a list of integers, got {value!r}.")
 
 
+def _cache_interval(value) -> int:
+    """Our own record key (not the original's), written when the song was made with step caching."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
+        raise AceStepInputError(
+            f"input_params: 'guidance_cache_interval' must be a whole number from 1 to 10, got {value!r}.")
+    return value
+
+
 def parse_params(text: str) -> dict:
     """Every output of the node, from the JSON text of an input_params file."""
     try:
@@ -71,6 +79,7 @@ def parse_params(text: str) -> dict:
         "guidance_scale_lyric": float(p["guidance_scale_lyric"]), "use_erg_tag": bool(p["use_erg_tag"]),
         "use_erg_lyric": bool(p["use_erg_lyric"]), "use_erg_diffusion": bool(p["use_erg_diffusion"]),
         "oss_steps": _oss_text(p["oss_steps"]),
+        "guidance_cache_interval": _cache_interval(p.get("guidance_cache_interval", 1)),
     }
     try:
         opts = SamplerOptions.execute(**options).args[0]

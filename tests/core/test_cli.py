@@ -57,6 +57,20 @@ def test_speed_flags_reach_the_pipeline(tiny_ckpt, lyric_vocab, tmp_path, monkey
     assert _run("--prompt", "jazz", "--guidance-cache", "0", *common) == 2
 
 
+def test_step_caching_is_recorded_and_regenerated(tiny_ckpt, lyric_vocab, tmp_path):
+    """A song made with --guidance-cache says so in its record, and --params regenerates that very song."""
+    common = ["--checkpoint", str(tiny_ckpt), "--lyric-vocab", str(lyric_vocab), "--duration", "1", "--steps", "6",
+              "--seed", "3"]
+    assert _run("--prompt", "jazz", "--out", str(tmp_path / "plain.wav"), *common) == 0
+    assert "guidance_cache_interval" not in json.loads((tmp_path / "plain_input_params.json").read_text())
+    assert _run("--prompt", "jazz", "--out", str(tmp_path / "cached.wav"), "--guidance-cache", "2", *common) == 0
+    record = tmp_path / "cached_input_params.json"
+    assert json.loads(record.read_text())["guidance_cache_interval"] == 2
+    assert _run("--params", str(record), "--out", str(tmp_path / "again.wav"), *common[:4]) == 0
+    cached, again, plain = (sf.read(tmp_path / f"{n}.wav")[0] for n in ("cached", "again", "plain"))
+    assert (again == cached).all() and not (cached == plain).all()
+
+
 def test_old_input_params_get_ui_defaults():
     # the shipped 17-key examples lack most keys (spec §11.3)
     old = {"actual_seeds": [1, 2], "audio_duration": 30.0, "cfg_type": "apg", "guidance_interval": 0.5,

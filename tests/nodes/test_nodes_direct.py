@@ -414,6 +414,10 @@ def test_import_params_regenerates_the_settings(node_classes):
     assert (out["repaint_start"], out["repaint_end"], out["retake_variance"]) == (0.5, 1.8, 0.6)
     assert out["options"]["scheduler_type"] == "euler" and out["options"]["use_erg_lyric"] is True
     assert out["audio2audio_strength"] == 0.0 and "RepaintRegion" in out["summary"]
+    assert out["options"]["guidance_cache_interval"] == 1  # the original's records: no step caching
+    cached = run(node_classes, "AceStepV1ImportParams", params_file="(paste JSON below)",
+                 params_json=json.dumps({**record, "guidance_cache_interval": 3}))
+    assert dict(zip([o[0] for o in _outputs(node_classes)], cached))["options"]["guidance_cache_interval"] == 3
 
 
 def test_import_params_defaults_and_errors(node_classes, comfy_home):
@@ -431,7 +435,9 @@ def test_import_params_defaults_and_errors(node_classes, comfy_home):
     (comfy_home / "input" / "old_params.json").write_text(json.dumps({**old, "actual_seeds": [5]}))
     assert cls.fingerprint_inputs(params_file="old_params.json") != fp1  # an edited file re-runs the node
     for bad, match in (("{not json", "not valid JSON"), ('{"prompt": "x"}', "actual_seeds"),
-                       ('{"actual_seeds": [1], "task": "retake"}', "retake_seeds")):
+                       ('{"actual_seeds": [1], "task": "retake"}', "retake_seeds"),
+                       ('{"actual_seeds": [1], "prompt": "x", "lyrics": "", "guidance_cache_interval": "2"}',
+                        "guidance_cache_interval")):
         assert match in cls.validate_inputs(params_json=bad)
     assert "not found" in cls.validate_inputs(params_file="missing.json")
 
