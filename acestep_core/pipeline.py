@@ -95,7 +95,8 @@ class AceStepPipeline:
     def from_pretrained(cls, path_or_repo_id: str | Path | None = None, *, dtype: str | torch.dtype = "float32",
                         device: str | torch.device = "cpu", lyric_vocab: str | Path | None = None,
                         cpu_offload: bool = False, overlapped_decode: bool = False, low_memory: bool = False,
-                        batch_guidance: bool = False, guidance_cache_interval: int = 1, cache_dir: str | Path | None = None, download: bool = True) -> "AceStepPipeline":
+                        batch_guidance: bool = False, guidance_cache_interval: int = 1,
+                        cache_dir: str | Path | None = None, download: bool = True) -> "AceStepPipeline":
         """A local folder / all-in-one file, or a Hugging Face repo id downloaded on first use."""
         source = resolve_checkpoint(path_or_repo_id, download=download, cache_dir=cache_dir)
         return cls(source, dtype=dtype, device=device, lyric_vocab=lyric_vocab, cpu_offload=cpu_offload,

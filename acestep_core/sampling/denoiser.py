@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..conditioning import Contexts, erg_diffusion_paths, scaled_queries
+from ..models.transformer import CrossContext
 from ..settings import SamplerSettings
 from .guidance import MomentumBuffer, double_condition, guidance_interval_bounds, guidance_scale_at, guide
 
@@ -76,47 +77,41 @@ class GuidedDenoiser:
     def in_interval(self, i: int) -> bool:
         return self.settings.cfg_enabled and self.start <= i < self.end
 
+    def _erg_diffusion(self, rows: slice = slice(None)) -> contextlib.AbstractContextManager:
+        """ERG-diffusion's query scaling for the unconditional pass (those rows of a batched one)."""
+        if not self.settings.use_erg_diffusion:
+            return contextlib.nullcontext()
+        return scaled_queries(self.transformer, erg_diffusion_paths(), rows=rows)
+
     def _guided_passes(self, x: torch.Tensor, t: torch.Tensor) -> tuple:
         """v_cond, v_text_only (None unless double guidance) and v_uncond, one DiT call each."""
         v_c = self.decode(x, t, "cond")
         v_t = self.decode(x, t, "no_lyric") if self.double else None
-        if self.settings.use_erg_diffusion:
-            with scaled_queries(self.transformer, erg_diffusion_paths()):
-                v_u = self.decode(x, t, "null")
-        else:
+        with self._erg_diffusion():
             v_u = self.decode(x, t, "null")
         return v_c, v_t, v_u
 
     def _batched_inputs(self) -> tuple:
-        """The stacked context (or raw states + mask) and latent mask of a batched guided pass, built once."""
+        """The stacked prepared contexts and latent mask of a batched guided pass, built once."""
         if self._batched is None:
             names = ["cond", "no_lyric", "null"] if self.double else ["cond", "null"]
-            mask = self.attention_mask.repeat(len(names), 1)
-            if all(n in self._prepared for n in names):
-                inputs = {"context": type(self._prepared["cond"]).concat([self._prepared[n] for n in names])}
-            else:
-                states = torch.cat([getattr(self.contexts, n) for n in names])
-                inputs = {"encoder_hidden_states": states,
-                          "encoder_hidden_mask": self.contexts.mask.repeat(len(names), 1)}
-            self._batched = (len(names), mask, inputs)
+            context = CrossContext.concat([self._prepared[n] for n in names])
+            self._batched = (len(names), self.attention_mask.repeat(len(names), 1), context)
         return self._batched
 
     def _guided_passes_batched(self, x: torch.Tensor, t: torch.Tensor) -> tuple:
-        n, mask, inputs = self._batched_inputs()
+        n, mask, context = self._batched_inputs()
         b = x.shape[0]
         xx = x.repeat(n, *([1] * (x.ndim - 1)))
-        rows = slice((n - 1) * b, None)  # the unconditional rows come last
-        with contextlib.ExitStack() as stack:
-            if self.settings.use_erg_diffusion:
-                stack.enter_context(scaled_queries(self.transformer, erg_diffusion_paths(), rows=rows))
+        with self._erg_diffusion(rows=slice((n - 1) * b, None)):  # the unconditional rows come last
             v = self.transformer.decode(xx, mask, timestep=t.expand(xx.shape[0]), output_length=x.shape[-1],
-                                        **inputs)
+                                        context=context)
         parts = v.split(b)
         return parts[0], (parts[1] if self.double else None), parts[-1]
 
     def _velocities(self, x: torch.Tensor, t: torch.Tensor) -> tuple:
         """The guided step's velocities: all passes, or the conditional one plus cached differences."""
-        cached = self.cache_interval > 1 and self._deltas is not None and self._guided_calls % self.cache_interval
+        cached = self._deltas is not None and self._guided_calls % self.cache_interval != 0
         self._guided_calls += 1
         if cached:
             v_c = self.decode(x, t, "cond")
