@@ -371,9 +371,10 @@ class MusicDCAE(nn.Module):
         glibc's mmap threshold and are reused (60 s on a CPU: -12 %), and the memory stays bounded.
         """
         window, context = self.vocoder_window_mels, self.vocoder_context_mels
-        if mel.shape[-1] > window + 2 * context:
-            return self._vocode_windows(mel, window, context, batch_channels, on_step)
-        return self._vocode_whole(mel, batch_channels, on_step)
+        with self.vocoder.spectral():  # the FFT convolutions' kernel spectra: once per song
+            if mel.shape[-1] > window + 2 * context:
+                return self._vocode_windows(mel, window, context, batch_channels, on_step)
+            return self._vocode_whole(mel, batch_channels, on_step)
 
     def vocoder_calls(self, mel_frames: int, *, chunked: bool = False, batch_channels: bool = False) -> int:
         """How many vocoder calls (progress ticks) one item of ``mel_frames`` takes."""
@@ -423,6 +424,12 @@ class MusicDCAE(nn.Module):
         if latents.ndim != 4 or latents.shape[-1] == 0:
             raise ValueError(f"expected latents [B, 8, 16, T] with T > 0, got shape {tuple(latents.shape)}")
         sr = SAMPLE_RATE if sample_rate is None else int(sample_rate)
+        with self.vocoder.spectral():  # one set of FFT kernel spectra for all items (made on first use)
+            return self._decode(latents, sr, mode, on_chunk, batch_channels)
+
+    def _decode(
+        self, latents: torch.Tensor, sr: int, mode: DecodeMode, on_chunk: ProgressHook | None, batch_channels: bool
+    ) -> torch.Tensor:
         mel_frames = latents.shape[-1] * MEL_FRAMES_PER_LATENT
         if mode == "plain":
             per_item = 1 + self.vocoder_calls(mel_frames, batch_channels=batch_channels)
@@ -483,7 +490,8 @@ class MusicDCAE(nn.Module):
         The vocoder is local (convolutions and per-frame norms); with context beyond its receptive
         field each kept sample sees exactly the inputs it sees in one pass.
         """
-        return self._vocode_windows(mel, self.chunk_mels, self.chunk_context_mels, batch_channels, on_step)
+        with self.vocoder.spectral():
+            return self._vocode_windows(mel, self.chunk_mels, self.chunk_context_mels, batch_channels, on_step)
 
     def _vocode_windows(
         self, mel: torch.Tensor, core: int, context: int, batch_channels: bool,
@@ -525,6 +533,10 @@ class MusicDCAE(nn.Module):
 
     def _overlap_vocode(self, mel: torch.Tensor, progress: _Progress) -> torch.Tensor:
         """Upstream's overlapped vocoder on ``[1, 2, 128, M]`` → ``[2, S]`` (device; dtype may promote)."""
+        with self.vocoder.spectral():
+            return self._overlap_vocode_blocks(mel, progress)
+
+    def _overlap_vocode_blocks(self, mel: torch.Tensor, progress: _Progress) -> torch.Tensor:
         mel = mel[0]
         frames = mel.shape[-1]
         tail_w = torch.linspace(1, 0, _OV_CROSSFADE, device=mel.device).view(1, 1, -1)

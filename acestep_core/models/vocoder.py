@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..audio.mel import LogMelSpectrogram
+from . import fft_conv
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "input_channels": 128,
@@ -155,7 +157,19 @@ class _WeightNormConv(nn.Module):
 
 
 class WeightNormConv1d(_WeightNormConv):
-    """Weight-normalised ``Conv1d``."""
+    """Weight-normalised ``Conv1d``; by FFT while ``fft_block`` is set (``MusicVocoder.spectral``)."""
+
+    fft_block: int | None = None
+    """FFT block length while inside ``MusicVocoder.spectral`` (None: direct)."""
+    spectrum: torch.Tensor | None = None
+    """The kernel spectrum for ``fft_block``, computed on first use and dropped on leaving ``spectral``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fft_block is None or x.dtype != torch.float32 or torch.is_grad_enabled():
+            return super().forward(x)
+        if self.spectrum is None:
+            self.spectrum = fft_conv.kernel_spectrum(self.weight(), self.fft_block)
+        return fft_conv.fft_conv1d(x, self.spectrum, self.bias, self.weight_v.shape[-1], self.padding, self.dilation)
 
 
 class WeightNormConvTranspose1d(_WeightNormConv):
@@ -305,6 +319,11 @@ class MusicVocoder(nn.Module):
         self.mel_transform = LogMelSpectrogram(
             sampling_rate, n_fft, win_length, hop_length, n_mels, f_min, f_max, dtype=dtype, device=device
         )
+        self.use_fft = True
+        """Run the wide head convolutions by FFT inside ``spectral`` (False: always direct)."""
+        self.fft_min_channels = fft_conv.MIN_CHANNELS
+        """The narrowest convolution ``spectral`` runs by FFT (see ``fft_conv.block_size``)."""
+        self._spectral_depth = 0
         self.eval()
 
     @classmethod
@@ -318,10 +337,46 @@ class MusicVocoder(nn.Module):
         """Log-mel ``[B, input_channels, F]`` → waveform ``[B, 1, hop·F]`` in (−1, 1)."""
         return self.head(self.backbone(mel))
 
+    @contextmanager
+    def spectral(self) -> Iterator[None]:
+        """Inside, the wide head convolutions run by FFT (float32 on a CPU): the same output to ~2e-6.
+
+        Their kernel spectra are computed on first use and freed on leaving (~1.5 GB for the released
+        vocoder), so wrap all of a song's vocoder calls (``MusicDCAE`` does) to compute them once.
+        Nested uses share the outer one's spectra. Off on other devices (their convolutions are
+        fast) and while ``use_fft`` is False. Why: on a CPU these layers are compute-bound at the
+        GEMM peak, so only fewer multiplies make the decode faster (60 s: see bench/RESULTS.md).
+        """
+        weight = self.head.conv_pre.weight_v
+        outer = self._spectral_depth == 0
+        wanted = outer and self.use_fft and weight.device.type == "cpu" and weight.dtype == torch.float32
+        convs = self._fft_convs() if wanted else []
+        for conv, n in convs:
+            conv.fft_block = n
+        self._spectral_depth += 1
+        try:
+            yield
+        finally:
+            self._spectral_depth -= 1
+            for conv, _ in convs:
+                conv.fft_block = conv.spectrum = None
+
+    def _fft_convs(self) -> list[tuple[WeightNormConv1d, int]]:
+        """The head convolutions worth running by FFT, with their block lengths."""
+        found = []
+        for conv in self.head.modules():
+            if isinstance(conv, WeightNormConv1d):
+                out_ch, in_ch, k = conv.weight_v.shape
+                n = fft_conv.block_size(in_ch, out_ch, k, conv.stride, self.fft_min_channels)
+                if n is not None:
+                    found.append((conv, n))
+        return found
+
     @torch.no_grad()
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
-        """``forward`` without autograd (upstream's inference entry point)."""
-        return self(mel)
+        """``forward`` without autograd (upstream's inference entry point), wide convolutions by FFT."""
+        with self.spectral():
+            return self(mel)
 
     @torch.no_grad()
     def encode(self, wave: torch.Tensor) -> torch.Tensor:

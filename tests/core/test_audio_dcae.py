@@ -1,6 +1,7 @@
 """MusicDCAE, AutoencoderDC and the vocoder: golden parity, key maps, config inference, decode modes."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 
@@ -176,6 +177,49 @@ def test_golden_vocoder_direct(codec, codec64, golden, golden_index):
     _check(golden_index, tensors, "vocoder_direct_out", codec.vocoder.decode(mel), ours64)
 
 
+@pytest.fixture(scope="module")
+def spectral_codec(codec) -> MusicDCAE:
+    """The tiny codec with every k ≥ 11 vocoder convolution by FFT (the released one's are ≥ 128 channels wide)."""
+    model = copy.deepcopy(codec)
+    model.vocoder.fft_min_channels = 1
+    return model
+
+
+def test_golden_decode_with_fft_convolutions(spectral_codec, codec, golden, golden_index, monkeypatch):
+    from acestep_core.models import fft_conv
+
+    tensors, _ = golden
+    computed = []
+    real = fft_conv.kernel_spectrum
+    monkeypatch.setattr(fft_conv, "kernel_spectrum", lambda w, n: computed.append(n) or real(w, n))
+    latents = tensors["latents_44k"]
+    wave = spectral_codec.decode(torch.cat([latents, latents]), 48000)
+    _check(golden_index, tensors, "decode_wav_48k", wave[0])
+    assert torch.equal(wave[1], wave[0])
+    assert not torch.equal(wave[:1], codec.decode(latents, 48000))  # the FFT path ran
+    # once per decode, not once per vocoder call (two items of two channels here)
+    assert len(computed) == len(spectral_codec.vocoder._fft_convs()) > 10
+
+
+def test_golden_vocoder_with_fft_convolutions(spectral_codec, codec64, golden, golden_index):
+    tensors, _ = golden
+    mel = tensors["vocoder_mel_in"]
+    with torch.no_grad():
+        ours64 = codec64.vocoder.decode(mel.double())
+    _check(golden_index, tensors, "vocoder_direct_out", spectral_codec.vocoder.decode(mel), ours64)
+
+
+@pytest.mark.parametrize("mode", ["chunked", "overlapped"])
+def test_fft_convolutions_in_the_other_decode_modes(spectral_codec, codec, golden, golden_index, mode):
+    tensors, _ = golden
+    latents = tensors["latents_44k"]
+    tol = float(golden_index["components"]["dcae"]["per_tensor_tol"]["decode_wav_48k"])
+    direct = codec.decode(latents, 48000, mode=mode)
+    spectral = spectral_codec.decode(latents, 48000, mode=mode)
+    assert not torch.equal(spectral, direct)
+    assert_close_rel(spectral, direct, tol, f"{mode} decode by FFT")
+
+
 def test_golden_log_mel_through_the_codec(codec, codec64, golden, golden_index):
     tensors, inputs = golden
     audio = inputs[44100]
@@ -317,6 +361,9 @@ class _FrameVocoder(nn.Module):
 
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         return torch.tanh(mel.mean(1, keepdim=True) * self.scale).repeat_interleave(512, dim=-1)
+
+    def spectral(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
 
 
 class _LocalDecoder(nn.Module):
