@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import torch
@@ -65,13 +66,16 @@ def part_song(args, dtype) -> dict:
                                                guidance_cache_interval=args.guidance_cache, download=False)
         passes = []
         tr = pipe.transformer  # loaded here so that load time is not generation time
-        orig_decode = tr.decode
+        # Weakly: with low_memory the pipeline frees the transformer after sampling, and a strong
+        # reference here would keep its 10 GB through the decode (it did until 2026-12-02).
+        orig_decode = weakref.WeakMethod(tr.decode)
 
         def counted(*a, **k):
             passes.append(1)
-            return orig_decode(*a, **k)
+            return orig_decode()(*a, **k)
 
         tr.decode = counted
+        del tr
         if not args.low_memory:
             pipe.prompt_encoder, pipe.music_dcae  # noqa: B018 (load everything up front, as upstream)
         load_s = time.perf_counter() - t0
