@@ -339,7 +339,7 @@ class MusicVocoder(nn.Module):
 
     @contextmanager
     def spectral(self) -> Iterator[None]:
-        """Inside, the wide head convolutions run by FFT (float32 on a CPU): the same output to ~2e-6.
+        """Inside, the wide head convolutions run by FFT (float32 on a CPU): the same output to ~6e-6 of its RMS.
 
         Their kernel spectra are computed on first use and freed on leaving (~1.5 GB for the released
         vocoder), so wrap all of a song's vocoder calls (``MusicDCAE`` does) to compute them once.
