@@ -533,10 +533,6 @@ class MusicDCAE(nn.Module):
 
     def _overlap_vocode(self, mel: torch.Tensor, progress: _Progress) -> torch.Tensor:
         """Upstream's overlapped vocoder on ``[1, 2, 128, M]`` → ``[2, S]`` (device; dtype may promote)."""
-        with self.vocoder.spectral():
-            return self._overlap_vocode_blocks(mel, progress)
-
-    def _overlap_vocode_blocks(self, mel: torch.Tensor, progress: _Progress) -> torch.Tensor:
         mel = mel[0]
         frames = mel.shape[-1]
         tail_w = torch.linspace(1, 0, _OV_CROSSFADE, device=mel.device).view(1, 1, -1)
