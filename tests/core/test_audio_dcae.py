@@ -168,12 +168,14 @@ def test_golden_decode_48k_with_batched_channels(codec, golden, golden_index):
     assert wave.shape[-1] == samples_for_frames(tensors["latents_44k"].shape[-1], 48000)
 
 
-def test_golden_vocoder_direct(codec, codec64, golden, golden_index):
+@pytest.mark.parametrize("channels_last", [True, False])  # the CPU default, and the layout of other devices
+def test_golden_vocoder_direct(codec, codec64, golden, golden_index, channels_last, monkeypatch):
     tensors, _ = golden
     mel = tensors["vocoder_mel_in"]
     _check(golden_index, tensors, "vocoder_mel_in", mel)  # the stored input
     with torch.no_grad():
         ours64 = codec64.vocoder.decode(mel.double())
+    monkeypatch.setattr(codec.vocoder.head, "channels_last", channels_last)
     _check(golden_index, tensors, "vocoder_direct_out", codec.vocoder.decode(mel), ours64)
 
 
