@@ -47,6 +47,7 @@ from ..audio.geometry import (
     samples_for_frames,
 )
 from ..audio.resample import resample
+from .dcae_blocks import use_in_place_blocks
 from .vocoder import MusicVocoder, convert_vocoder_state_dict, infer_vocoder_config
 
 DecodeMode = Literal["plain", "overlapped", "chunked"]
@@ -104,7 +105,10 @@ def denormalize_mel(mel: torch.Tensor) -> torch.Tensor:
 def build_autoencoder(
     config: Mapping[str, Any], *, dtype: torch.dtype | None = None, device: torch.device | str | None = None
 ) -> AutoencoderDC:
-    """diffusers ``AutoencoderDC`` from a ``music_dcae_f8c8/config.json`` dict (``_`` keys dropped)."""
+    """diffusers ``AutoencoderDC`` from a ``music_dcae_f8c8/config.json`` dict (``_`` keys dropped).
+
+    Its blocks run their elementwise steps in place (``dcae_blocks``): bit-identical, less memory traffic.
+    """
     kwargs = {k: v for k, v in config.items() if not k.startswith("_")}
     allowed = set(inspect.signature(AutoencoderDC.__init__).parameters) - {"self"}
     unknown = set(kwargs) - allowed
@@ -117,7 +121,7 @@ def build_autoencoder(
         model = AutoencoderDC(**kwargs)
     if dtype is not None:
         nn.Module.to(model, dtype=dtype)  # ModelMixin.to only adds a warning about fp32-kept modules (none here)
-    return model.eval()
+    return use_in_place_blocks(model).eval()
 
 
 def _shape(value: Any) -> tuple[int, ...]:

@@ -1,0 +1,117 @@
+"""The DCAE's in-place blocks give bit-identical numbers to diffusers' own forwards."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+from diffusers.models.autoencoders import autoencoder_dc
+from diffusers.models.normalization import RMSNorm
+
+from acestep_core.models.dcae import DEFAULT_DCAE_CONFIG, build_autoencoder
+from acestep_core.models.dcae_blocks import (
+    InPlaceDCUpBlock2d,
+    InPlaceResBlock,
+    InPlaceRMSNorm,
+    use_in_place_blocks,
+)
+
+_STOCK = {InPlaceRMSNorm: RMSNorm, InPlaceResBlock: autoencoder_dc.ResBlock, InPlaceDCUpBlock2d: autoencoder_dc.DCUpBlock2d}
+
+
+def _stock(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` running diffusers' own forwards."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if type(module) in _STOCK:
+            module.__class__ = _STOCK[type(module)]
+    return model
+
+
+def _randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():  # norm weights near 1, biases and kernels small: a stable random net
+            p.copy_(torch.randn(p.shape, generator=gen) * (0.1 if p.dim() == 1 else 0.05) + (p.dim() == 1))
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_dcae(tiny_ckpt):
+    config = json.loads((tiny_ckpt / "music_dcae_f8c8" / "config.json").read_text())
+    return _randomize(build_autoencoder(config))
+
+
+def _counts(model: torch.nn.Module) -> dict[type, int]:
+    counts: dict[type, int] = {}
+    for module in model.modules():
+        counts[type(module)] = counts.get(type(module), 0) + 1
+    return counts
+
+
+def test_build_autoencoder_uses_the_in_place_blocks(tiny_dcae):
+    counts = _counts(tiny_dcae)
+    assert counts.get(InPlaceResBlock, 0) > 0 and counts.get(InPlaceDCUpBlock2d, 0) > 0
+    assert counts.get(InPlaceRMSNorm, 0) > 0
+    assert not {RMSNorm, autoencoder_dc.ResBlock, autoencoder_dc.DCUpBlock2d} & set(counts)
+    stock = _counts(_stock(tiny_dcae))
+    assert stock[autoencoder_dc.ResBlock] == counts[InPlaceResBlock]
+    assert isinstance(next(m for m in tiny_dcae.modules() if type(m) is InPlaceResBlock), autoencoder_dc.ResBlock)
+    assert list(tiny_dcae.state_dict()) == list(_stock(tiny_dcae).state_dict())
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_tiny_dcae_decode_and_encode_are_bit_identical(tiny_dcae, channels_last):
+    stock = _stock(tiny_dcae)
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(2, 8, 16, 24, generator=gen)
+    mel = torch.randn(1, 2, 128, 96, generator=gen)
+    if channels_last:
+        z, mel = z.contiguous(memory_format=torch.channels_last), mel.contiguous(memory_format=torch.channels_last)
+    z_before = z.clone()
+    with torch.no_grad():
+        ours, theirs = tiny_dcae.decoder(z), stock.decoder(z)
+        assert torch.equal(z, z_before)
+        assert ours.abs().mean() > 0 and torch.equal(ours, theirs)
+        assert torch.equal(tiny_dcae.encoder(mel), stock.encoder(mel))
+
+
+def test_full_size_decoder_is_bit_identical():
+    # the released widths (1024 → 128 channels, EfficientViT blocks), on a short latent
+    model = _randomize(build_autoencoder(DEFAULT_DCAE_CONFIG), seed=2)
+    z = torch.randn(1, 8, 16, 6, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ours, theirs = model.decoder(z), _stock(model).decoder(z)
+    assert ours.shape == (1, 2, 128, 48) and torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("in_ch, out_ch", [(16, 8), (8, 8), (4, 8)])  # repeats 2 (the music DCAE's), 4, 8
+def test_up_block_shortcut_view_equals_repeat_and_pixel_shuffle(in_ch, out_ch, channels_last):
+    block = _randomize(autoencoder_dc.DCUpBlock2d(in_ch, out_ch, interpolate=True), seed=4)
+    x = torch.randn(2, in_ch, 5, 7, generator=torch.Generator().manual_seed(5))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        theirs = block(x)
+        block.__class__ = InPlaceDCUpBlock2d
+        ours = block(x)
+    assert ours.shape == (2, out_ch, 10, 14) and torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("affine, bias", [(True, False), (True, True), (False, False)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rms_norm_in_place_equals_diffusers(affine, bias, dtype):
+    norm = RMSNorm(24, eps=1e-5, elementwise_affine=affine, bias=bias)
+    if affine:
+        _randomize(norm, seed=6)
+    x = torch.randn(3, 5, 24, generator=torch.Generator().manual_seed(7)).to(dtype)
+    before = x.clone()
+    with torch.no_grad():
+        theirs = norm(x)
+        use_in_place_blocks(norm)
+        assert type(norm) is InPlaceRMSNorm
+        ours = norm(x)
+    assert ours.dtype == theirs.dtype and torch.equal(ours, theirs)
+    assert torch.equal(x, before)  # the input is left as it was
