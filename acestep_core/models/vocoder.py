@@ -287,20 +287,20 @@ class HiFiGANGenerator(nn.Module):
         1.5–8×, the whole vocoder 1.2× (float32) and 2.5× (bfloat16), to the same rounding. Blocks
         that run by FFT take channels-first input, whose transforms read along time.
         """
-        on_cpu = self.channels_last and x.device.type == "cpu"
+        use_channels_last = self.channels_last and x.device.type == "cpu"
         x = self.conv_pre(x)
         for i, up in enumerate(self.ups):
-            x = up(_in_layout(F.silu(x), on_cpu))
+            x = up(_in_layout(F.silu(x), use_channels_last))
             bank = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             layouts = {is_channels_last(x): x}  # the stage's input in each layout its blocks take
             xs = None
             for block in bank:
-                wanted = on_cpu and block.is_direct(x.dtype)
+                wanted = use_channels_last and block.is_direct(x.dtype)
                 if wanted not in layouts:
                     layouts[wanted] = _in_layout(x, wanted)
                 y = block(layouts[wanted])
                 xs = y if xs is None else xs.add_(y)
-            del layouts
+            del layouts  # the stage input's other copy is not needed by the next upsampler
             x = xs.div_(self.num_kernels)
         return torch.tanh(self.conv_post(F.silu(x))).contiguous()
 
