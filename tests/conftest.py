@@ -29,3 +29,15 @@ def tiny_ckpt(golden_dir) -> Path:
 @pytest.fixture(scope="session")
 def lyric_vocab() -> Path:
     return extract_vocab()
+
+
+@pytest.fixture(params=["blas", "onednn"])
+def cpu_gemm_route(request, monkeypatch) -> str:
+    """Run a golden case with float32 linear layers through each library (cpu_gemm), whatever this
+    machine's default, and down to one row so that the tiny models' short inputs take the route too."""
+    from acestep_core.models import cpu_gemm
+
+    monkeypatch.setenv("ACESTEP_CPU_GEMM", request.param)
+    monkeypatch.setattr(cpu_gemm, "MIN_ROWS", 1)
+    assert cpu_gemm.cpu_gemm_route() == request.param
+    return request.param

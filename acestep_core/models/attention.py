@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cpu_gemm import Linear
 from .rope import apply_rope
 
 FP16_MAX = 65504.0
@@ -31,10 +32,10 @@ class LinearSelfAttention(nn.Module):
         inner = heads * head_dim
         fk = _factory(device, dtype)
         self.heads, self.head_dim, self.eps = heads, head_dim, eps
-        self.to_q = nn.Linear(dim, inner, bias=True, **fk)
-        self.to_k = nn.Linear(dim, inner, bias=True, **fk)
-        self.to_v = nn.Linear(dim, inner, bias=True, **fk)
-        self.to_out = nn.ModuleList([nn.Linear(inner, dim, bias=True, **fk)])
+        self.to_q = Linear(dim, inner, bias=True, **fk)
+        self.to_k = Linear(dim, inner, bias=True, **fk)
+        self.to_v = Linear(dim, inner, bias=True, **fk)
+        self.to_out = nn.ModuleList([Linear(inner, dim, bias=True, **fk)])
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -96,10 +97,10 @@ class CrossAttention(nn.Module):
         inner = heads * head_dim
         fk = _factory(device, dtype)
         self.heads, self.head_dim = heads, head_dim
-        self.to_q = nn.Linear(dim, inner, bias=True, **fk)
-        self.to_k = nn.Linear(context_dim, inner, bias=True, **fk)
-        self.to_v = nn.Linear(context_dim, inner, bias=True, **fk)
-        self.to_out = nn.ModuleList([nn.Linear(inner, dim, bias=True, **fk)])
+        self.to_q = Linear(dim, inner, bias=True, **fk)
+        self.to_k = Linear(context_dim, inner, bias=True, **fk)
+        self.to_v = Linear(context_dim, inner, bias=True, **fk)
+        self.to_out = nn.ModuleList([Linear(inner, dim, bias=True, **fk)])
 
     def project_context(self, context: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> ContextKV:
         """Keys/values of ``context [B,L,C]``; keys rotated with the context's own positions."""

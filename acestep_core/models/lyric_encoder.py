@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cpu_gemm import Linear
+
 
 class RelPositionTable:
     """ESPnet relative sinusoids: rows for relative positions ``T-1, T-2, ..., -(T-1)``.
@@ -68,11 +70,11 @@ class RelPositionAttention(nn.Module):
         super().__init__()
         fk = {"device": device, "dtype": dtype}
         self.h, self.d_k = heads, dim // heads
-        self.linear_q = nn.Linear(dim, dim, **fk)
-        self.linear_k = nn.Linear(dim, dim, **fk)
-        self.linear_v = nn.Linear(dim, dim, **fk)
-        self.linear_out = nn.Linear(dim, dim, **fk)
-        self.linear_pos = nn.Linear(dim, dim, bias=False, **fk)
+        self.linear_q = Linear(dim, dim, **fk)
+        self.linear_k = Linear(dim, dim, **fk)
+        self.linear_v = Linear(dim, dim, **fk)
+        self.linear_out = Linear(dim, dim, **fk)
+        self.linear_pos = Linear(dim, dim, bias=False, **fk)
         self.pos_bias_u = nn.Parameter(torch.empty(heads, self.d_k, **fk))
         self.pos_bias_v = nn.Parameter(torch.empty(heads, self.d_k, **fk))
         nn.init.xavier_uniform_(self.pos_bias_u)
@@ -105,8 +107,8 @@ class PositionwiseFeedForward(nn.Module):
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         fk = {"device": device, "dtype": dtype}
-        self.w_1 = nn.Linear(dim, hidden, **fk)
-        self.w_2 = nn.Linear(hidden, dim, **fk)
+        self.w_1 = Linear(dim, hidden, **fk)
+        self.w_2 = Linear(hidden, dim, **fk)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.w_2(F.silu(self.w_1(x)))
@@ -136,7 +138,7 @@ class LinearEmbed(nn.Module):
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         fk = {"device": device, "dtype": dtype}
-        self.out = nn.Sequential(nn.Linear(idim, odim, **fk), nn.LayerNorm(odim, eps=1e-5, **fk))
+        self.out = nn.Sequential(Linear(idim, odim, **fk), nn.LayerNorm(odim, eps=1e-5, **fk))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(x)

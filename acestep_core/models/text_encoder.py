@@ -13,6 +13,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from .cpu_gemm import use_cpu_gemm
+
 # ERG-tag ("weak" text) hook points and factor, spec §3 / §8.6.
 ERG_TAG_BLOCKS = (8, 9)
 ERG_TAU = 0.01
@@ -49,7 +51,7 @@ def build_umt5_encoder(config: dict, device: torch.device | str | None = None) -
     cfg = umt5_config_dict(config)
     with torch.device(device or "cpu"):
         model = UMT5EncoderModel(cfg)
-    return model.eval().requires_grad_(False)
+    return use_cpu_gemm(model).eval().requires_grad_(False)
 
 
 def infer_umt5_config(shapes: dict[str, tuple[int, ...]]) -> dict:

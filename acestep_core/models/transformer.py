@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cpu_gemm import Linear, linear
 from .attention import ContextKV, CrossAttention, LinearSelfAttention, cross_attention_bias
 from .lyric_encoder import LyricConformer
 from .rope import RotaryTables
@@ -78,8 +79,8 @@ class TimestepEmbedding(nn.Module):
     def __init__(self, in_channels: int, dim: int,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
-        self.linear_1 = nn.Linear(in_channels, dim, device=device, dtype=dtype)
-        self.linear_2 = nn.Linear(dim, dim, device=device, dtype=dtype)
+        self.linear_1 = Linear(in_channels, dim, device=device, dtype=dtype)
+        self.linear_2 = Linear(dim, dim, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear_2(F.silu(self.linear_1(x)))
@@ -137,16 +138,17 @@ class GLUMBConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Same weights and arithmetic as upstream's three Conv1d calls, in the token-major layout
         # ([B, T, C]) throughout, which changes only the order of the sums (a few 1e-6 of the RMS):
-        # * the 1×1 convolutions are GEMMs (oneDNN ran them as convolutions at a third of the rate);
+        # * the 1×1 convolutions are GEMMs (oneDNN ran them as channels-first convolutions at a third
+        #   of the rate; cpu_gemm.linear picks this machine's GEMM library);
         # * the depthwise k=3 convolution reads [B, T, C] as a channels-last [B, C, 1, T] image,
         #   which oneDNN convolves in place (~15× faster than transposing to [B, C, T] and back).
         inv, dw, point = self.inverted_conv.conv, self.depth_conv.conv, self.point_conv.conv
-        h = F.silu(F.linear(x, inv.weight.squeeze(-1), inv.bias), inplace=True)  # in place: no second 12800-wide buffer
+        h = F.silu(linear(x, inv.weight.squeeze(-1), inv.bias), inplace=True)  # in place: no second 12800-wide buffer
         h = F.conv2d(h.transpose(1, 2).unsqueeze(2), dw.weight.unsqueeze(2), dw.bias,
                      padding=(0, dw.padding[0]), groups=dw.groups).squeeze(2)
         h, gate = torch.chunk(h, 2, dim=1)
         # contiguous (a no-op for channels-last): a transposed 3-D input sends F.linear to bmm
-        return F.linear((h * F.silu(gate)).transpose(1, 2).contiguous(), point.weight.squeeze(-1), point.bias)
+        return linear((h * F.silu(gate)).transpose(1, 2).contiguous(), point.weight.squeeze(-1), point.bias)
 
 
 class LinearTransformerBlock(nn.Module):
@@ -184,7 +186,7 @@ class FinalLayer(nn.Module):
         self.patch_size = tuple(patch_size)
         self.out_channels = out_channels
         self.norm_final = nn.RMSNorm(dim, eps=1e-6, elementwise_affine=False, **fk)
-        self.linear = nn.Linear(dim, self.patch_size[0] * self.patch_size[1] * out_channels, bias=True, **fk)
+        self.linear = Linear(dim, self.patch_size[0] * self.patch_size[1] * out_channels, bias=True, **fk)
         self.scale_shift_table = nn.Parameter(torch.randn(2, dim, **fk) / dim**0.5)
 
     def forward(self, x: torch.Tensor, e: torch.Tensor, output_length: int) -> torch.Tensor:
@@ -256,13 +258,13 @@ class AceStepTransformer(nn.Module):
             for _ in range(num_layers)
         )
         self.timestep_embedder = TimestepEmbedding(256, dim, **fk)
-        self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim, bias=True, **fk))
-        self.speaker_embedder = nn.Linear(speaker_embedding_dim, dim, **fk)
-        self.genre_embedder = nn.Linear(text_embedding_dim, dim, **fk)
+        self.t_block = nn.Sequential(nn.SiLU(), Linear(dim, 6 * dim, bias=True, **fk))
+        self.speaker_embedder = Linear(speaker_embedding_dim, dim, **fk)
+        self.genre_embedder = Linear(text_embedding_dim, dim, **fk)
         self.lyric_embs = nn.Embedding(lyric_encoder_vocab_size, lyric_hidden_size, **fk)
         # The Conformer's sizes are upstream constructor defaults, not config entries (spec §5.4).
         self.lyric_encoder = LyricConformer(input_size=lyric_hidden_size, **fk)
-        self.lyric_proj = nn.Linear(lyric_hidden_size, dim, **fk)
+        self.lyric_proj = Linear(lyric_hidden_size, dim, **fk)
         self.proj_in = PatchEmbed(in_channels, dim, patch_size, **fk)
         self.final_layer = FinalLayer(dim, patch_size, out_channels, **fk)
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..audio.mel import LogMelSpectrogram
 from . import fft_conv
+from .cpu_gemm import Linear
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "input_channels": 128,
@@ -73,8 +74,8 @@ class ConvNeXtBlock(nn.Module):
         hidden = int(mlp_ratio * dim)
         self.dwconv = nn.Conv1d(dim, dim, kernel_size, padding=(kernel_size - 1) // 2, groups=dim, **factory)
         self.norm = nn.LayerNorm(dim, eps=1e-6, **factory)
-        self.pwconv1 = nn.Linear(dim, hidden, **factory)
-        self.pwconv2 = nn.Linear(hidden, dim, **factory)
+        self.pwconv1 = Linear(dim, hidden, **factory)
+        self.pwconv2 = Linear(hidden, dim, **factory)
         self.gamma = nn.Parameter(torch.full((dim,), 1e-6, **factory))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -169,7 +169,7 @@ def test_golden_decode_48k_with_batched_channels(codec, golden, golden_index):
 
 
 @pytest.mark.parametrize("channels_last", [True, False])  # the CPU default, and the layout of other devices
-def test_golden_vocoder_direct(codec, codec64, golden, golden_index, channels_last, monkeypatch):
+def test_golden_vocoder_direct(codec, codec64, golden, golden_index, channels_last, monkeypatch, cpu_gemm_route):
     tensors, _ = golden
     mel = tensors["vocoder_mel_in"]
     _check(golden_index, tensors, "vocoder_mel_in", mel)  # the stored input

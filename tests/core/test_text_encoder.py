@@ -15,7 +15,7 @@ def encoder(tiny_ckpt):
 
 
 @pytest.mark.parametrize("case", ["text_encoder_base", "text_encoder_alt", "text_encoder_cjk_unknown"])
-def test_single_prompt(encoder, golden_dir, golden_index, case):
+def test_single_prompt(encoder, golden_dir, golden_index, case, cpu_gemm_route):
     ref, meta = load_golden(golden_dir, case)
     tokens = encoder.tokenize([meta["prompt"]])
     assert torch.equal(tokens["input_ids"], ref["input_ids"])

@@ -78,21 +78,21 @@ def test_encode_null(model, gold, golden_index):
 
 @pytest.mark.parametrize("t, name", [(12.0, "decode_t12"), (734.5, "decode_t734_5"), (999.0, "decode_t999")])
 @torch.no_grad()
-def test_decode(model, gold, golden_index, t, name):
+def test_decode(model, gold, golden_index, t, name, cpu_gemm_route):
     v = model.decode(gold["latents"], gold["attention_mask"], gold["encoder_hidden_states"],
                      gold["encoder_hidden_mask"], torch.tensor([t]), output_length=21)
     _check(golden_index, name, v, gold[name])
 
 
 @torch.no_grad()
-def test_forward(model, gold, golden_index):
+def test_forward(model, gold, golden_index, cpu_gemm_route):
     v = model(gold["latents"], gold["attention_mask"], gold["text_hidden_states"], gold["text_attention_mask"],
               gold["speaker_embeds"], gold["lyric_token_idx"], gold["lyric_mask"], torch.tensor([500.0]))
     _check(golden_index, "forward_t500", v, gold["forward_t500"])
 
 
 @torch.no_grad()
-def test_batch_decode(model, gold, golden_index):
+def test_batch_decode(model, gold, golden_index, cpu_gemm_route):
     ctx = torch.cat([gold["encoder_hidden_states"], gold["encoder_hidden_states_null"]])
     mask = torch.cat([gold["encoder_hidden_mask"], gold["encoder_hidden_mask"]])
     v = model.decode(gold["batch_latents"], torch.ones(2, 21), ctx, mask, gold["batch_timesteps"], output_length=21)
@@ -101,7 +101,7 @@ def test_batch_decode(model, gold, golden_index):
 
 @pytest.mark.parametrize("prefix, name", [("", "output"), ("batch_", "batch_output")])
 @torch.no_grad()
-def test_lyric_encoder(model, lyric_gold, golden_index, prefix, name):
+def test_lyric_encoder(model, lyric_gold, golden_index, prefix, name, cpu_gemm_route):
     out = model.lyric_encoder_forward(lyric_gold[f"{prefix}lyric_token_idx"], lyric_gold[f"{prefix}lyric_mask"])
     _check(golden_index, name, out, lyric_gold[name], component="lyric_encoder")
 

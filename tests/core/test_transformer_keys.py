@@ -84,7 +84,8 @@ def test_erg_and_lora_targets_are_linear(meta_model):
     names += [f"transformer_blocks.{i}.{a}.{p}" for i in range(24) for a in ("attn", "cross_attn")
               for p in ("to_q", "to_k", "to_v", "to_out.0")]
     names.append("speaker_embedder")
-    assert all(type(modules[n]) is torch.nn.Linear for n in names)
+    # cpu_gemm.Linear: nn.Linear's parameters and keys, so LoRA wraps it and ERG hooks it alike
+    assert all(isinstance(modules[n], torch.nn.Linear) for n in names)
 
 
 def test_infer_config_full_key_map(key_map):

@@ -137,13 +137,17 @@ def test_vocoder_output_is_the_same_in_either_layout(vocoder):
     assert _rel(cl, ref) < 1e-5 and _rel(plain, ref) < 1e-5
 
 
-def test_bfloat16_vocoder_in_channels_last_matches_channels_first(vocoder):
+def test_bfloat16_vocoder_in_channels_last_is_as_close_to_float32_as_channels_first(vocoder):
+    """Bit-identical on an AMX Xeon, a bf16 rounding apart on an AVX-512 EPYC (other oneDNN kernels)."""
     import copy
 
     half = copy.deepcopy(vocoder).to(torch.bfloat16)
-    mel = _randn(1, 128, 12, seed=5).bfloat16()
+    mel = _randn(1, 128, 12, seed=5)
     with torch.no_grad():
-        cl = half.decode(mel)
+        ref = vocoder.decode(mel)
+        cl = half.decode(mel.bfloat16())
         half.head.channels_last = False
-        plain = half.decode(mel)
-    assert cl.dtype == torch.bfloat16 and _rel(cl.float(), plain.float()) < 2e-2
+        plain = half.decode(mel.bfloat16())
+    assert cl.dtype == torch.bfloat16
+    assert _rel(cl.float(), ref) <= 1.25 * _rel(plain.float(), ref) < 0.2
+    assert _rel(cl.float(), plain.float()) < 0.05
