@@ -60,15 +60,24 @@ def component_tol(index: dict, component: str, tensor: str) -> float:
     return 0.0 if tol == "exact" else float(tol)
 
 
-def _rel_error(ours, ref, scale) -> float:
-    """max|ours - ref| / rms(scale), in float64."""
+def _rel_error(ours, ref, scale=None) -> float:
+    """max|ours - ref| / rms(scale), in float64 (scale: ref itself unless given)."""
     import torch
+
+    scale = ref if scale is None else scale
 
     ours = torch.as_tensor(ours).detach().double().cpu()
     ref = torch.as_tensor(ref).detach().double().cpu()
     assert tuple(ours.shape) == tuple(ref.shape), f"shape {tuple(ours.shape)} != {tuple(ref.shape)}"
     rms = torch.as_tensor(scale).detach().double().pow(2).mean().sqrt().item() or 1.0
     return (ours - ref).abs().max().item() / rms
+
+
+def randn(*shape: int, seed: int = 0):
+    """A standard-normal tensor from its own seeded generator (independent of the global RNG)."""
+    import torch
+
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def assert_close_rel(ours, ref, tol: float, name: str = "tensor") -> float:

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cpu_gemm import Linear, linear
 from .attention import ContextKV, CrossAttention, LinearSelfAttention, cross_attention_bias
+from .cpu_gemm import Linear, linear
 from .lyric_encoder import LyricConformer
 from .rope import RotaryTables
 

@@ -6,17 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from golden_utils import _rel_error, randn
 from acestep_core.models import cpu_gemm
 from acestep_core.models.cpu_gemm import Linear, cpu_gemm_route, linear, use_cpu_gemm
-
-
-def _randn(*shape: int, seed: int = 0) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _rel(ours: torch.Tensor, ref: torch.Tensor) -> float:
-    ref = ref.double()
-    return ((ours.double() - ref).abs().max() / ref.pow(2).mean().sqrt()).item()
 
 
 @pytest.fixture
@@ -65,19 +57,19 @@ def test_cpu_vendor_is_a_string():
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_onednn_route_equals_a_float64_linear(monkeypatch, conv_calls, shape, with_bias):
     monkeypatch.setenv("ACESTEP_CPU_GEMM", "onednn")
-    x, w, b = _randn(*shape), _randn(48, 96, seed=1) * 0.1, _randn(48, seed=2) if with_bias else None
+    x, w, b = randn(*shape), randn(48, 96, seed=1) * 0.1, randn(48, seed=2) if with_bias else None
     y = linear(x, w, b)
     ref = F.linear(x.double(), w.double(), None if b is None else b.double())
     assert conv_calls, "the oneDNN route was not taken"
     assert y.shape == ref.shape and y.dtype == torch.float32 and y.is_contiguous()
-    assert _rel(y, ref) < 2e-6
+    assert _rel_error(y, ref) < 2e-6
 
 
 def test_onednn_route_takes_a_strided_input(monkeypatch, conv_calls):
     monkeypatch.setenv("ACESTEP_CPU_GEMM", "onednn")
-    x = _randn(96, 300).t()  # [300, 96], not contiguous
-    w = _randn(48, 96, seed=1)
-    assert _rel(linear(x, w), F.linear(x.double(), w.double())) < 2e-6 and conv_calls
+    x = randn(96, 300).t()  # [300, 96], not contiguous
+    w = randn(48, 96, seed=1)
+    assert _rel_error(linear(x, w), F.linear(x.double(), w.double())) < 2e-6 and conv_calls
 
 
 @pytest.mark.parametrize("case", ["blas", "few rows", "bfloat16"])
@@ -85,7 +77,7 @@ def test_other_cases_are_f_linear_exactly(monkeypatch, conv_calls, case):
     monkeypatch.setenv("ACESTEP_CPU_GEMM", "blas" if case == "blas" else "onednn")
     rows = cpu_gemm.MIN_ROWS - 1 if case == "few rows" else 200
     dtype = torch.bfloat16 if case == "bfloat16" else torch.float32
-    x, w, b = _randn(rows, 96).to(dtype), _randn(48, 96, seed=1).to(dtype), _randn(48, seed=2).to(dtype)
+    x, w, b = randn(rows, 96).to(dtype), randn(48, 96, seed=1).to(dtype), randn(48, seed=2).to(dtype)
     assert torch.equal(linear(x, w, b), F.linear(x, w, b)) and not conv_calls
 
 
@@ -95,9 +87,9 @@ def test_linear_module_keeps_nn_linear_keys_and_routes(monkeypatch, conv_calls):
     ours, plain = Linear(96, 48), nn.Linear(96, 48)
     plain.load_state_dict(ours.state_dict())
     assert isinstance(ours, nn.Linear) and list(ours.state_dict()) == ["weight", "bias"]
-    x = _randn(2, 100, 96)
+    x = randn(2, 100, 96)
     with torch.no_grad():
-        assert _rel(ours(x), plain.double()(x.double())) < 2e-6
+        assert _rel_error(ours(x), plain.double()(x.double())) < 2e-6
     assert conv_calls
 
 

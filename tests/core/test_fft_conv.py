@@ -5,13 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from golden_utils import _rel_error
 from acestep_core.models import fft_conv
 from acestep_core.models.vocoder import MusicVocoder
-
-
-def _rel(ours: torch.Tensor, ref: torch.Tensor) -> float:
-    ref = ref.double()
-    return ((ours.double() - ref).abs().max() / ref.pow(2).mean().sqrt()).item()
 
 
 @pytest.mark.parametrize(
@@ -39,9 +35,9 @@ def test_fft_conv1d_equals_the_direct_convolution(batch, channels, out_ch, lengt
     ref = F.conv1d(x.double(), w.double(), b.double(), 1, pad, dilation)
     ours = fft_conv.fft_conv1d(x, fft_conv.kernel_spectrum(w, n), b, k, pad, dilation)
     assert ours.shape == ref.shape and ours.dtype == torch.float32
-    assert _rel(ours, ref) < 5e-6
+    assert _rel_error(ours, ref) < 5e-6
     no_bias = fft_conv.fft_conv1d(x, fft_conv.kernel_spectrum(w, n), None, k, pad, dilation)
-    assert _rel(no_bias, ref - b.double()[:, None]) < 5e-6
+    assert _rel_error(no_bias, ref - b.double()[:, None]) < 5e-6
 
 
 def test_fft_conv1d_rejects_an_input_shorter_than_the_kernel():
@@ -108,7 +104,7 @@ def test_vocoder_spectral_equals_direct_and_really_runs_by_fft(narrow_vocoder):
             assert all(conv.spectrum is not None for conv in convs)
         assert all(conv.fft_block is None and conv.spectrum is None for conv in convs)  # freed on leaving
     assert not torch.equal(spectral, direct)  # another summation order: the FFT path ran
-    assert _rel(spectral, direct) < 1e-5
+    assert _rel_error(spectral, direct) < 1e-5
 
 
 def test_vocoder_spectral_nests_and_can_be_switched_off(narrow_vocoder, monkeypatch):

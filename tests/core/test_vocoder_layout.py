@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from golden_utils import _rel_error, randn
 from acestep_core.models.vocoder import (
     MusicVocoder,
     WeightNormConv1d,
@@ -14,17 +15,8 @@ from acestep_core.models.vocoder import (
 )
 
 
-def _rel(ours: torch.Tensor, ref: torch.Tensor) -> float:
-    ref = ref.double()
-    return ((ours.double() - ref).abs().max() / ref.pow(2).mean().sqrt()).item()
-
-
-def _randn(*shape: int, seed: int = 0) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
 def test_channels_last_keeps_values_and_shape_and_swaps_strides():
-    x = _randn(2, 5, 7)
+    x = randn(2, 5, 7)
     y = to_channels_last(x)
     assert y.shape == x.shape and torch.equal(y, x)
     assert y.stride() == (35, 1, 5)
@@ -48,13 +40,13 @@ def test_conv1d_on_channels_last_input_equals_channels_first(in_ch, out_ch, k, d
     torch.manual_seed(0)
     conv = WeightNormConv1d(in_ch, out_ch, k, 1, (k * dilation - dilation) // 2, dilation)
     torch.nn.init.normal_(conv.bias)
-    x = _randn(2, in_ch, length)
+    x = randn(2, in_ch, length)
     with torch.no_grad():
         ref = F.conv1d(x.double(), conv.weight().double(), conv.bias.double(), 1, conv.padding, dilation)
         plain, cl = conv(x), conv(to_channels_last(x))
     assert not is_channels_last(plain)
     assert cl.shape == ref.shape and (is_channels_last(cl) or out_ch == 1)
-    assert _rel(cl, ref) < 1e-6 and _rel(plain, ref) < 1e-6
+    assert _rel_error(cl, ref) < 1e-6 and _rel_error(plain, ref) < 1e-6
 
 
 @pytest.mark.parametrize("in_ch, out_ch, k, stride, length", [(16, 8, 4, 2, 50), (32, 16, 8, 4, 21), (4, 2, 4, 2, 3)])
@@ -62,12 +54,12 @@ def test_conv_transpose1d_on_channels_last_input_equals_channels_first(in_ch, ou
     torch.manual_seed(0)
     conv = WeightNormConvTranspose1d(in_ch, out_ch, k, stride, (k - stride) // 2)
     torch.nn.init.normal_(conv.bias)
-    x = _randn(1, in_ch, length, seed=1)
+    x = randn(1, in_ch, length, seed=1)
     with torch.no_grad():
         ref = F.conv_transpose1d(x.double(), conv.weight().double(), conv.bias.double(), stride, conv.padding)
         cl = conv(to_channels_last(x))
     assert cl.shape == ref.shape == (1, out_ch, length * stride) and is_channels_last(cl)
-    assert _rel(cl, ref) < 1e-6
+    assert _rel_error(cl, ref) < 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +87,13 @@ def _head_input_layouts(vocoder: MusicVocoder, mel: torch.Tensor) -> dict[str, b
 
 
 def test_head_runs_its_direct_convolutions_channels_last_on_a_cpu(vocoder):
-    seen = _head_input_layouts(vocoder, _randn(1, 128, 16, seed=2))
+    seen = _head_input_layouts(vocoder, randn(1, 128, 16, seed=2))
     assert len(seen) == 1 + 7 + 7 * 4 * 6 + 1  # conv_pre, upsamplers, ResBlock convolutions, conv_post
     assert seen.pop("conv_pre") is False  # the backbone's output, as it comes (by FFT in the released model)
     assert all(seen.values())
     vocoder.head.channels_last = False
     try:
-        assert not any(_head_input_layouts(vocoder, _randn(1, 128, 16, seed=2)).values())
+        assert not any(_head_input_layouts(vocoder, randn(1, 128, 16, seed=2)).values())
     finally:
         vocoder.head.channels_last = True
 
@@ -112,7 +104,7 @@ def test_fft_convolutions_take_channels_first_inputs_the_rest_channels_last(voco
         with vocoder.spectral():
             spectral = {conv for conv, _ in vocoder._fft_convs()}
             fft = {name for name, module in vocoder.head.named_modules() if module in spectral}
-            seen = _head_input_layouts(vocoder, _randn(1, 128, 16, seed=3))
+            seen = _head_input_layouts(vocoder, randn(1, 128, 16, seed=3))
     finally:
         vocoder.fft_min_channels = 128
     assert len(fft) == 1 + 4 * 2 * 6  # conv_pre; the k = 11/13 blocks of the 128-16-channel stages
@@ -124,7 +116,7 @@ def test_fft_convolutions_take_channels_first_inputs_the_rest_channels_last(voco
 def test_vocoder_output_is_the_same_in_either_layout(vocoder):
     import copy
 
-    mel = _randn(2, 128, 40, seed=4)
+    mel = randn(2, 128, 40, seed=4)
     with torch.no_grad():
         cl = vocoder(mel)
         vocoder.head.channels_last = False
@@ -134,7 +126,7 @@ def test_vocoder_output_is_the_same_in_either_layout(vocoder):
             vocoder.head.channels_last = True
         ref = copy.deepcopy(vocoder).double()(mel.double())
     assert cl.shape == plain.shape == (2, 1, 40 * 512) and cl.is_contiguous()
-    assert _rel(cl, ref) < 1e-5 and _rel(plain, ref) < 1e-5
+    assert _rel_error(cl, ref) < 1e-5 and _rel_error(plain, ref) < 1e-5
 
 
 def test_bfloat16_vocoder_in_channels_last_is_as_close_to_float32_as_channels_first(vocoder):
@@ -142,12 +134,12 @@ def test_bfloat16_vocoder_in_channels_last_is_as_close_to_float32_as_channels_fi
     import copy
 
     half = copy.deepcopy(vocoder).to(torch.bfloat16)
-    mel = _randn(1, 128, 12, seed=5)
+    mel = randn(1, 128, 12, seed=5)
     with torch.no_grad():
         ref = vocoder.decode(mel)
         cl = half.decode(mel.bfloat16())
         half.head.channels_last = False
         plain = half.decode(mel.bfloat16())
     assert cl.dtype == torch.bfloat16
-    assert _rel(cl.float(), ref) <= 1.25 * _rel(plain.float(), ref) < 0.2
-    assert _rel(cl.float(), plain.float()) < 0.05
+    assert _rel_error(cl.float(), ref) <= 1.25 * _rel_error(plain.float(), ref) < 0.2
+    assert _rel_error(cl.float(), plain.float()) < 0.05
