@@ -57,6 +57,32 @@ def reset_peak_rss() -> bool:
         return False
 
 
+HEAP_PIN: list[torch.Tensor] = []
+"""What keeps ``resident_free_heap``'s space from being trimmed (held for the process's lifetime)."""
+
+
+def resident_free_heap(gb: float) -> None:
+    """Leave ``gb`` of free but resident memory in glibc's heap, as a pipeline process has by decode time.
+
+    Why: glibc serves a buffer above its mmap threshold by a fresh mapping whose pages fault in on
+    first touch, unless a free heap chunk is big enough. A fresh bench process has no free heap, so
+    every large decode buffer faults (upstream's 60 s decode: 38 M faults, a third of its CPU time);
+    a process that has run the DiT has gigabytes of it (the same decode: 0.1-1.3 M faults). Freeing
+    one 30 MB mapping raises the mmap threshold to 30 MB, so the next ones grow the heap; a small
+    buffer allocated after them stays alive, so freeing them leaves the heap at its size, resident.
+    The space counts in RSS, so peak-RSS figures of such a run include it.
+    """
+    if gb <= 0:
+        return
+    chunk = 30 * 2**20
+    first = torch.empty(chunk, dtype=torch.uint8)
+    first.fill_(0)
+    del first
+    held = [torch.ones(chunk, dtype=torch.uint8) for _ in range(max(1, int(gb * 2**30 / chunk)))]
+    HEAP_PIN.append(torch.ones(1024))
+    del held
+
+
 def cuda_peak_gb() -> float | None:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 1e9
@@ -71,11 +97,16 @@ def sync(device: torch.device | str) -> None:
 
 CPU_TIMES: list[float] = []
 """Process CPU seconds (all threads) of each timed call of the last ``time_calls``."""
+SYS_TIMES: list[float] = []
+"""Of those, the kernel's seconds: mostly page faults of freshly mapped buffers (see RESULTS.md)."""
+PAGE_FAULTS: list[int] = []
+"""Minor page faults of each timed call: every buffer above glibc's mmap threshold (at most 32 MB)
+is a fresh mapping, so its pages fault in again on every call."""
 
 
-def _cpu_s() -> float:
+def _usage() -> tuple[float, float, int]:
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    return r.ru_utime + r.ru_stime, r.ru_stime, r.ru_minflt
 
 
 def time_calls(fn: Callable[[], object], repeat: int, warmup: int = 1,
@@ -84,21 +115,24 @@ def time_calls(fn: Callable[[], object], repeat: int, warmup: int = 1,
 
     The CPU seconds of each call go to ``CPU_TIMES``: on a host shared with other jobs, CPU time
     divided by the thread count is a steadier estimate of the unloaded wall time than wall time.
+    Its kernel share and page faults go to ``SYS_TIMES`` and ``PAGE_FAULTS``.
     """
     for _ in range(warmup):
         fn()
         sync(device)
     times = []
-    CPU_TIMES.clear()
+    for log in (CPU_TIMES, SYS_TIMES, PAGE_FAULTS):
+        log.clear()
     for _ in range(repeat):
         gc.collect()
         sync(device)
-        c0 = _cpu_s()
+        u0 = _usage()
         t0 = time.perf_counter()
         fn()
         sync(device)
         times.append(time.perf_counter() - t0)
-        CPU_TIMES.append(_cpu_s() - c0)
+        for log, a, b in zip((CPU_TIMES, SYS_TIMES, PAGE_FAULTS), u0, _usage()):
+            log.append(b - a)
     return times
 
 

@@ -90,6 +90,10 @@ def table(rows: list[dict], peaks: dict) -> str:
         peak = peaks.get(r["dtype"])
         pct = 100 * gflops / peak if gflops and peak and r["part"] != "gemm" else None
         notes = []
+        if r.get("sys_s"):  # kernel time: mostly page faults of fresh mappings (RESULTS.md, decode)
+            notes.append(f"kernel {r['sys_s']:.1f}s, {r.get('page_faults', 0) / 1e6:.1f}M faults")
+        if r.get("heap_gb"):
+            notes.append(f"{r['heap_gb']:g} GB free heap")
         if r.get("context_s") is not None:
             notes.append(f"+{r['context_s']:.1f}s K/V once")
         if r.get("batch_channels"):

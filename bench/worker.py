@@ -193,6 +193,7 @@ def part_decode(args, dtype) -> dict:
     model = build_music_dcae(dtype, args.device, args.ckpt)
     out = {"build_s": time.perf_counter() - t0, "rss_model_gb": C.rss_gb(), "params": C.count_params(model)}
     latents = decode_latents(args.seconds, dtype, args.device)
+    C.resident_free_heap(args.heap_gb)  # after the model's build, which would reuse it
     C.reset_peak_rss()
     if IMPL == "ours":
         kw = {"mode": args.mode, "batch_channels": args.batch_channels}
@@ -218,6 +219,7 @@ def part_dcae(args, dtype) -> dict:
     latents = decode_latents(args.seconds, dtype, args.device)
     dec = model.dcae.decoder
     z = latents / 0.1786 + -1.9091
+    C.resident_free_heap(args.heap_gb)  # after the model's build, which would reuse it
     C.reset_peak_rss()
     with torch.no_grad():
         flops = count_flops(lambda: dec(z[..., : min(z.shape[-1], 32)])) * z.shape[-1] / min(z.shape[-1], 32)
@@ -239,6 +241,7 @@ def part_vocoder(args, dtype) -> dict:
         fn = lambda: voc.decode(mel[0])  # noqa: E731
     else:
         fn = lambda: [voc.decode(mel[:, c]) for c in range(2)]  # noqa: E731
+    C.resident_free_heap(args.heap_gb)  # after the model's build, which would reuse it
     C.reset_peak_rss()
     with torch.no_grad():
         short = mel[0, :1, :, :64]
@@ -320,6 +323,9 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--warmup", type=int, default=0)
+    p.add_argument("--heap-gb", type=float, default=0.0,
+                   help="decode, DCAE, vocoder: time them with this much free resident heap, as in a "
+                        "pipeline process (see common.resident_free_heap)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--text-tokens", type=int, default=C.TEXT_TOKENS)
     p.add_argument("--lyric-tokens", type=int, default=C.LYRIC_TOKENS)
@@ -356,6 +362,8 @@ def main(argv=None) -> None:
         result = PARTS[args.part](args, dtype)
     if C.CPU_TIMES and "cpu_s" not in result:
         result["cpu_s"] = min(C.CPU_TIMES)
+        result["sys_s"] = min(C.SYS_TIMES)
+        result["page_faults"] = min(C.PAGE_FAULTS)
     if result.get("flops") and result.get("cpu_s"):
         result["gflops_cpu_equiv"] = result["flops"] / (result["cpu_s"] / torch.get_num_threads()) / 1e9
     result.update(part=args.part, impl=args.impl, seconds=args.seconds, dtype=args.dtype, device=args.device,
@@ -363,7 +371,8 @@ def main(argv=None) -> None:
                   load_before=load0, load_after=C.load_average(), torch=torch.__version__,
                   mode=args.mode if args.part == "decode" else None,
                   batch_channels=args.batch_channels if args.part in ("decode", "vocoder") else None,
-                  switches=args.switch or None, rows=args.rows if args.part == "dit" else None,
+                  switches=args.switch or None, heap_gb=args.heap_gb or None,
+                  rows=args.rows if args.part == "dit" else None,
                   batch_guidance=args.batch_guidance if args.part == "song" else None,
                   guidance_cache=args.guidance_cache if args.part == "song" else None)
     print("BENCH_RESULT " + json.dumps(result), flush=True)
