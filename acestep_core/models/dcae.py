@@ -47,7 +47,7 @@ from ..audio.geometry import (
     samples_for_frames,
 )
 from ..audio.resample import resample
-from .dcae_blocks import use_in_place_blocks
+from .dcae_blocks import use_in_place_blocks, use_sub_pixel_upsampling
 from .vocoder import MusicVocoder, convert_vocoder_state_dict, infer_vocoder_config
 
 DecodeMode = Literal["plain", "overlapped", "chunked"]
@@ -107,7 +107,8 @@ def build_autoencoder(
 ) -> AutoencoderDC:
     """diffusers ``AutoencoderDC`` from a ``music_dcae_f8c8/config.json`` dict (``_`` keys dropped).
 
-    Its blocks run their elementwise steps in place (``dcae_blocks``): bit-identical, less memory traffic.
+    Its blocks run their elementwise steps in place (``dcae_blocks``): bit-identical, less memory
+    traffic; its upsamplers run as sub-pixel convolutions (rounding-level: see ``dcae_blocks``).
     """
     kwargs = {k: v for k, v in config.items() if not k.startswith("_")}
     allowed = set(inspect.signature(AutoencoderDC.__init__).parameters) - {"self"}
@@ -121,7 +122,7 @@ def build_autoencoder(
         model = AutoencoderDC(**kwargs)
     if dtype is not None:
         nn.Module.to(model, dtype=dtype)  # ModelMixin.to only adds a warning about fp32-kept modules (none here)
-    return use_in_place_blocks(model).eval()
+    return use_sub_pixel_upsampling(use_in_place_blocks(model)).eval()
 
 
 def _shape(value: Any) -> tuple[int, ...]:

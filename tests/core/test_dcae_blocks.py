@@ -1,4 +1,5 @@
-"""The DCAE's in-place blocks give bit-identical numbers to diffusers' own forwards."""
+"""The DCAE's in-place blocks give bit-identical numbers to diffusers' own forwards; its sub-pixel
+upsamplers the same function to float rounding, closer to float64 than diffusers' form."""
 from __future__ import annotations
 
 import copy
@@ -14,10 +15,15 @@ from acestep_core.models.dcae_blocks import (
     InPlaceDCUpBlock2d,
     InPlaceResBlock,
     InPlaceRMSNorm,
+    SubPixelDCUpBlock2d,
+    sub_pixel_kernels,
     use_in_place_blocks,
+    use_sub_pixel_upsampling,
 )
+from golden_utils import _rel_error
 
-_STOCK = {InPlaceRMSNorm: RMSNorm, InPlaceResBlock: autoencoder_dc.ResBlock, InPlaceDCUpBlock2d: autoencoder_dc.DCUpBlock2d}
+_STOCK = {InPlaceRMSNorm: RMSNorm, InPlaceResBlock: autoencoder_dc.ResBlock, InPlaceDCUpBlock2d: autoencoder_dc.DCUpBlock2d,
+          SubPixelDCUpBlock2d: autoencoder_dc.DCUpBlock2d}
 
 
 def _stock(model: torch.nn.Module) -> torch.nn.Module:
@@ -27,6 +33,11 @@ def _stock(model: torch.nn.Module) -> torch.nn.Module:
         if type(module) in _STOCK:
             module.__class__ = _STOCK[type(module)]
     return model
+
+
+def _in_place_only(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` with the bit-identical upsamplers instead of the sub-pixel ones."""
+    return use_sub_pixel_upsampling(copy.deepcopy(model), False)
 
 
 def _randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -52,8 +63,8 @@ def _counts(model: torch.nn.Module) -> dict[type, int]:
 
 def test_build_autoencoder_uses_the_in_place_blocks(tiny_dcae):
     counts = _counts(tiny_dcae)
-    assert counts.get(InPlaceResBlock, 0) > 0 and counts.get(InPlaceDCUpBlock2d, 0) > 0
-    assert counts.get(InPlaceRMSNorm, 0) > 0
+    assert counts.get(InPlaceResBlock, 0) > 0 and counts.get(SubPixelDCUpBlock2d, 0) > 0
+    assert counts.get(InPlaceRMSNorm, 0) > 0 and InPlaceDCUpBlock2d not in counts
     assert not {RMSNorm, autoencoder_dc.ResBlock, autoencoder_dc.DCUpBlock2d} & set(counts)
     stock = _counts(_stock(tiny_dcae))
     assert stock[autoencoder_dc.ResBlock] == counts[InPlaceResBlock]
@@ -63,7 +74,7 @@ def test_build_autoencoder_uses_the_in_place_blocks(tiny_dcae):
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_tiny_dcae_decode_and_encode_are_bit_identical(tiny_dcae, channels_last):
-    stock = _stock(tiny_dcae)
+    stock, tiny_dcae = _stock(tiny_dcae), _in_place_only(tiny_dcae)
     gen = torch.Generator().manual_seed(1)
     z = torch.randn(2, 8, 16, 24, generator=gen)
     mel = torch.randn(1, 2, 128, 96, generator=gen)
@@ -82,7 +93,7 @@ def test_full_size_decoder_is_bit_identical():
     model = _randomize(build_autoencoder(DEFAULT_DCAE_CONFIG), seed=2)
     z = torch.randn(1, 8, 16, 6, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        ours, theirs = model.decoder(z), _stock(model).decoder(z)
+        ours, theirs = _in_place_only(model).decoder(z), _stock(model).decoder(z)
     assert ours.shape == (1, 2, 128, 48) and torch.equal(ours, theirs)
 
 
@@ -98,6 +109,78 @@ def test_up_block_shortcut_view_equals_repeat_and_pixel_shuffle(in_ch, out_ch, c
         block.__class__ = InPlaceDCUpBlock2d
         ours = block(x)
     assert ours.shape == (2, out_ch, 10, 14) and torch.equal(ours, theirs)
+
+
+def _up_block(in_ch: int, out_ch: int, seed: int = 4) -> autoencoder_dc.DCUpBlock2d:
+    return _randomize(autoencoder_dc.DCUpBlock2d(in_ch, out_ch, interpolate=True), seed=seed)
+
+
+def test_sub_pixel_kernels_sum_the_taps_that_read_one_input_pixel():
+    w = torch.arange(9.0).reshape(1, 1, 3, 3)  # rows (0 1 2), (3 4 5), (6 7 8)
+    k = sub_pixel_kernels(w).reshape(2, 2, 2, 2)  # [i, j, a, b]
+    assert k[0, 0].tolist() == [[0, 1 + 2], [3 + 6, 4 + 5 + 7 + 8]]
+    assert k[1, 1].tolist() == [[0 + 1 + 3 + 4, 2 + 5], [6 + 7, 8]]
+    assert k[0, 1].tolist() == [[0 + 1, 2], [3 + 4 + 6 + 7, 5 + 8]]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("in_ch, out_ch, height, width", [(16, 8, 5, 7), (32, 16, 1, 9), (8, 4, 6, 1)])
+def test_sub_pixel_up_block_is_diffusers_function_closer_to_float64(in_ch, out_ch, height, width, channels_last):
+    block = _up_block(in_ch, out_ch)
+    x = torch.randn(2, in_ch, height, width, generator=torch.Generator().manual_seed(5))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        exact = copy.deepcopy(block).double()(x.double())
+        theirs = block(x)
+        block.__class__ = SubPixelDCUpBlock2d
+        ours = block(x)
+    assert ours.shape == theirs.shape == (2, out_ch, 2 * height, 2 * width)
+    assert ours.is_contiguous(memory_format=torch.channels_last) == theirs.is_contiguous(
+        memory_format=torch.channels_last)
+    ours_err, theirs_err = _rel_error(ours, exact), _rel_error(theirs, exact)
+    assert ours_err < 1e-6 and ours_err <= 1.5 * theirs_err + 1e-8, (ours_err, theirs_err)
+
+
+def test_sub_pixel_up_block_in_bfloat16_is_as_close_as_diffusers():
+    block = _up_block(64, 32, seed=8)
+    x = torch.randn(1, 64, 6, 20, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        exact = copy.deepcopy(block).double()(x.double())
+        block.bfloat16()
+        theirs = block(x.bfloat16())
+        block.__class__ = SubPixelDCUpBlock2d
+        ours = block(x.bfloat16())
+    assert ours.dtype == torch.bfloat16
+    assert _rel_error(ours, exact) < 1.5 * _rel_error(theirs, exact) + 1e-3
+
+
+@pytest.mark.parametrize("kwargs", [dict(interpolation_mode="bilinear"), dict(shortcut=False)])
+def test_sub_pixel_up_block_leaves_other_configurations_to_diffusers(kwargs):
+    block = _randomize(autoencoder_dc.DCUpBlock2d(16, 8, interpolate=True, **kwargs), seed=10)
+    x = torch.randn(1, 16, 4, 6, generator=torch.Generator().manual_seed(11))
+    with torch.no_grad():
+        theirs = block(x)
+        block.__class__ = SubPixelDCUpBlock2d
+        assert torch.equal(block(x), theirs)
+
+
+def test_full_size_decoder_with_sub_pixel_upsamplers_matches_diffusers():
+    model = _randomize(build_autoencoder(DEFAULT_DCAE_CONFIG), seed=2)
+    z = torch.randn(1, 8, 16, 6, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ours, theirs = model.decoder(z), _stock(model).decoder(z)
+        exact = _stock(model).double().decoder(z.double())
+    assert not torch.equal(ours, theirs)  # the sub-pixel form really ran
+    assert _rel_error(ours, exact) <= 1.5 * _rel_error(theirs, exact) + 1e-7
+
+
+def test_use_sub_pixel_upsampling_switches_both_ways(tiny_dcae):
+    model = _in_place_only(tiny_dcae)
+    kinds = lambda m: {type(b) for b in m.modules() if isinstance(b, autoencoder_dc.DCUpBlock2d)}  # noqa: E731
+    assert kinds(model) == {InPlaceDCUpBlock2d}
+    assert kinds(use_sub_pixel_upsampling(model)) == {SubPixelDCUpBlock2d}
+    assert kinds(use_sub_pixel_upsampling(model, False)) == {InPlaceDCUpBlock2d}
 
 
 @pytest.mark.parametrize("affine, bias", [(True, False), (True, True), (False, False)])
