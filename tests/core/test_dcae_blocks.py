@@ -22,8 +22,8 @@ from acestep_core.models.dcae_blocks import (
 )
 from golden_utils import _rel_error
 
-_STOCK = {InPlaceRMSNorm: RMSNorm, InPlaceResBlock: autoencoder_dc.ResBlock, InPlaceDCUpBlock2d: autoencoder_dc.DCUpBlock2d,
-          SubPixelDCUpBlock2d: autoencoder_dc.DCUpBlock2d}
+_STOCK = {InPlaceRMSNorm: RMSNorm, InPlaceResBlock: autoencoder_dc.ResBlock,
+          InPlaceDCUpBlock2d: autoencoder_dc.DCUpBlock2d, SubPixelDCUpBlock2d: autoencoder_dc.DCUpBlock2d}
 
 
 def _stock(model: torch.nn.Module) -> torch.nn.Module:
@@ -97,10 +97,14 @@ def test_full_size_decoder_is_bit_identical():
     assert ours.shape == (1, 2, 128, 48) and torch.equal(ours, theirs)
 
 
+def _up_block(in_ch: int, out_ch: int, seed: int = 4, **kwargs) -> autoencoder_dc.DCUpBlock2d:
+    return _randomize(autoencoder_dc.DCUpBlock2d(in_ch, out_ch, interpolate=True, **kwargs), seed=seed)
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("in_ch, out_ch", [(16, 8), (8, 8), (4, 8)])  # repeats 2 (the music DCAE's), 4, 8
 def test_up_block_shortcut_view_equals_repeat_and_pixel_shuffle(in_ch, out_ch, channels_last):
-    block = _randomize(autoencoder_dc.DCUpBlock2d(in_ch, out_ch, interpolate=True), seed=4)
+    block = _up_block(in_ch, out_ch)
     x = torch.randn(2, in_ch, 5, 7, generator=torch.Generator().manual_seed(5))
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -109,10 +113,6 @@ def test_up_block_shortcut_view_equals_repeat_and_pixel_shuffle(in_ch, out_ch, c
         block.__class__ = InPlaceDCUpBlock2d
         ours = block(x)
     assert ours.shape == (2, out_ch, 10, 14) and torch.equal(ours, theirs)
-
-
-def _up_block(in_ch: int, out_ch: int, seed: int = 4) -> autoencoder_dc.DCUpBlock2d:
-    return _randomize(autoencoder_dc.DCUpBlock2d(in_ch, out_ch, interpolate=True), seed=seed)
 
 
 def test_sub_pixel_kernels_sum_the_taps_that_read_one_input_pixel():
@@ -157,7 +157,7 @@ def test_sub_pixel_up_block_in_bfloat16_is_as_close_as_diffusers():
 
 @pytest.mark.parametrize("kwargs", [dict(interpolation_mode="bilinear"), dict(shortcut=False)])
 def test_sub_pixel_up_block_leaves_other_configurations_to_diffusers(kwargs):
-    block = _randomize(autoencoder_dc.DCUpBlock2d(16, 8, interpolate=True, **kwargs), seed=10)
+    block = _up_block(16, 8, seed=10, **kwargs)
     x = torch.randn(1, 16, 4, 6, generator=torch.Generator().manual_seed(11))
     with torch.no_grad():
         theirs = block(x)
