@@ -1,4 +1,4 @@
-"""Wide 1-D convolutions by overlap-save FFT: the vocoder's k = 11/13 layers in fewer multiplies.
+"""Wide 1-D convolutions by overlap-save FFT: the vocoder's long-kernel layers in fewer multiplies.
 
 The vocoder's 128–512-channel ResBlocks hold most of the decode's arithmetic, and their direct
 convolutions already run near this CPU's GEMM peak, so only fewer FLOPs make them faster. In the
@@ -19,24 +19,46 @@ import math
 import torch
 import torch.nn.functional as F
 
-MIN_CHANNELS = 128
-"""Narrower layers: the transforms and transposes cost more than the products they save."""
-MIN_KERNEL = 11
-"""Shorter kernels: k = 7 gains 1.3–1.8× per layer but only ~3 % of the whole vocoder, for 0.75 GB
-more spectra (33 bins per 7 taps)."""
+Rules = tuple[tuple[int, int], ...]
+"""``(narrowest width, shortest kernel)`` pairs, widest first: a convolution at least that wide
+runs by FFT from that kernel length on (the first pair its width reaches decides)."""
+
+AVX512_RULES: Rules = ((128, 11),)
+"""Measured on AVX-512 CPUs (Intel Xeon with AMX, bench/RESULTS.md): narrower layers and k = 7
+lose or break even there (the direct convolutions run near the fast GEMM peak; k = 7 at ≥ 256
+channels was 1.3–1.8× per layer, within noise for the whole vocoder, for 0.7 GB more spectra)."""
+AVX2_RULES: Rules = ((128, 7), (64, 11))
+"""Measured on an AVX2-only CPU (AMD EPYC, Zen 1): with half the vector width the direct
+convolutions are slower against the transforms, and per layer k = 7 wins 1.4–2.1× at 128–512
+channels and k = 11/13 1.1–2× at 64 (k = 3 loses everywhere: 0.4–0.9×)."""
+
+
+def cpu_rules() -> Rules:
+    """The rules measured for this CPU's vector width (``torch.backends.cpu.get_cpu_capability``)."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    return AVX512_RULES if capability.startswith("AVX512") else AVX2_RULES
+
+
+def min_kernel(width: int, rules: Rules) -> int | None:
+    """The shortest kernel run by FFT at ``width`` channels under ``rules`` (None: none is)."""
+    for narrowest, shortest in rules:
+        if width >= narrowest:
+            return shortest
+    return None
 
 
 def block_size(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-               min_channels: int = MIN_CHANNELS) -> int | None:
+               rules: Rules = AVX512_RULES) -> int | None:
     """The FFT block length worth using for this convolution on a CPU, or None for the direct one.
 
     Measured per layer on the vocoder's shapes (bench/RESULTS.md): 64 samples for ≥ 512 channels
     (the 33-bin spectrum stays in cache), 128 below (more outputs per block pay for the transforms).
     """
     width = min(in_channels, out_channels)
-    if stride != 1 or width < min_channels or kernel_size < MIN_KERNEL:
+    shortest = min_kernel(width, rules)
+    if stride != 1 or shortest is None or kernel_size < shortest:
         return None
-    n = 64 if width >= 4 * min_channels else 128
+    n = 64 if width >= 512 else 128
     while n < 2 * kernel_size:  # at least half of each block is output
         n *= 2
     return n

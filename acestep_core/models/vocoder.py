@@ -371,8 +371,8 @@ class MusicVocoder(nn.Module):
         )
         self.use_fft = True
         """Run the wide head convolutions by FFT inside ``spectral`` (False: always direct)."""
-        self.fft_min_channels = fft_conv.MIN_CHANNELS
-        """The narrowest convolution ``spectral`` runs by FFT (see ``fft_conv.block_size``)."""
+        self.fft_rules = fft_conv.cpu_rules()
+        """Which convolutions ``spectral`` runs by FFT: ``(width, kernel)`` pairs (``fft_conv.block_size``)."""
         self._spectral_depth = 0
         self.eval()
 
@@ -417,7 +417,7 @@ class MusicVocoder(nn.Module):
         for conv in self.head.modules():
             if isinstance(conv, WeightNormConv1d):
                 out_ch, in_ch, k = conv.weight_v.shape
-                n = fft_conv.block_size(in_ch, out_ch, k, conv.stride, self.fft_min_channels)
+                n = fft_conv.block_size(in_ch, out_ch, k, conv.stride, self.fft_rules)
                 if n is not None:
                     found.append((conv, n))
         return found

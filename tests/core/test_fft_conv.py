@@ -67,8 +67,33 @@ def test_kernel_spectrum_is_the_conjugated_dft_in_channel_mixing_layout():
         ((512, 256, 13, 2), None),  # strided
     ],
 )
-def test_block_size_follows_the_measured_rules(shape, expected):
-    assert fft_conv.block_size(*shape) == expected
+def test_block_size_follows_the_rules_measured_on_avx512(shape, expected):
+    assert fft_conv.block_size(*shape, rules=fft_conv.AVX512_RULES) == expected
+
+
+@pytest.mark.parametrize(
+    "shape, expected",
+    [
+        ((512, 512, 7, 1), 64),  # k = 7 from 128 channels on
+        ((256, 256, 7, 1), 128),
+        ((128, 128, 7, 1), 128),
+        ((64, 64, 7, 1), None),  # but not at 64
+        ((64, 64, 11, 1), 128),  # where k = 11/13 still pay
+        ((32, 32, 13, 1), None),
+        ((512, 512, 3, 1), None),  # k = 3 never
+        ((512, 256, 8, 4), None),  # strided
+    ],
+)
+def test_block_size_follows_the_rules_measured_on_avx2(shape, expected):
+    assert fft_conv.block_size(*shape, rules=fft_conv.AVX2_RULES) == expected
+
+
+@pytest.mark.parametrize("capability, rules", [("AVX512", fft_conv.AVX512_RULES), ("AVX512_BF16", fft_conv.AVX512_RULES),
+                                                ("AVX2", fft_conv.AVX2_RULES), ("DEFAULT", fft_conv.AVX2_RULES)])
+def test_cpu_rules_follow_the_vector_width(monkeypatch, capability, rules):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert fft_conv.cpu_rules() == rules
+    assert MusicVocoder(dims=(16, 16, 16, 16), num_mels=16, upsample_initial_channel=128).fft_rules == rules
 
 
 def test_block_size_keeps_half_of_every_block_for_long_kernels():
@@ -81,10 +106,10 @@ def test_block_size_keeps_half_of_every_block_for_long_kernels():
 
 @pytest.fixture(scope="module")
 def narrow_vocoder() -> MusicVocoder:
-    """The released structure at small widths; its 16–128-channel convolutions run by FFT at fft_min_channels=16."""
+    """The released structure at small widths; its 16–128-channel k ≥ 11 convolutions run by FFT."""
     torch.manual_seed(0)
     vocoder = MusicVocoder(dims=(16, 16, 16, 16), num_mels=16, upsample_initial_channel=128)
-    vocoder.fft_min_channels = 16
+    vocoder.fft_rules = ((16, 11),)
     return vocoder
 
 

@@ -46,7 +46,9 @@ def test_conv1d_on_channels_last_input_equals_channels_first(in_ch, out_ch, k, d
         plain, cl = conv(x), conv(to_channels_last(x))
     assert not is_channels_last(plain)
     assert cl.shape == ref.shape and (is_channels_last(cl) or out_ch == 1)
-    assert _rel_error(cl, ref) < 1e-6 and _rel_error(plain, ref) < 1e-6
+    # float32 rounding of a ≤ 104-term sum: ~1e-7 channels-last; oneDNN's AVX2 channels-first
+    # kernel was measured at 1.1e-6 (8 channels, k = 3)
+    assert _rel_error(cl, ref) < 2e-6 and _rel_error(plain, ref) < 2e-6
 
 
 @pytest.mark.parametrize("in_ch, out_ch, k, stride, length", [(16, 8, 4, 2, 50), (32, 16, 8, 4, 21), (4, 2, 4, 2, 3)])
@@ -99,14 +101,15 @@ def test_head_runs_its_direct_convolutions_channels_last_on_a_cpu(vocoder):
 
 
 def test_fft_convolutions_take_channels_first_inputs_the_rest_channels_last(vocoder):
-    vocoder.fft_min_channels = 16
+    rules = vocoder.fft_rules
+    vocoder.fft_rules = ((16, 11),)
     try:
         with vocoder.spectral():
             spectral = {conv for conv, _ in vocoder._fft_convs()}
             fft = {name for name, module in vocoder.head.named_modules() if module in spectral}
             seen = _head_input_layouts(vocoder, randn(1, 128, 16, seed=3))
     finally:
-        vocoder.fft_min_channels = 128
+        vocoder.fft_rules = rules
     assert len(fft) == 1 + 4 * 2 * 6  # conv_pre; the k = 11/13 blocks of the 128-16-channel stages
     assert not any(seen[name] for name in fft)
     rest = [cl for name, cl in seen.items() if name not in fft]
