@@ -47,8 +47,8 @@ def min_kernel(width: int, rules: Rules) -> int | None:
     return None
 
 
-def block_size(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-               rules: Rules = AVX512_RULES) -> int | None:
+def block_size(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, *,
+               rules: Rules) -> int | None:
     """The FFT block length worth using for this convolution on a CPU, or None for the direct one.
 
     Measured per layer on the vocoder's shapes (bench/RESULTS.md): 64 samples for ≥ 512 channels

@@ -417,7 +417,7 @@ class MusicVocoder(nn.Module):
         for conv in self.head.modules():
             if isinstance(conv, WeightNormConv1d):
                 out_ch, in_ch, k = conv.weight_v.shape
-                n = fft_conv.block_size(in_ch, out_ch, k, conv.stride, self.fft_rules)
+                n = fft_conv.block_size(in_ch, out_ch, k, conv.stride, rules=self.fft_rules)
                 if n is not None:
                     found.append((conv, n))
         return found
