@@ -68,8 +68,8 @@ def resident_free_heap(gb: float) -> None:
     first touch, unless a free heap chunk is big enough. A fresh bench process has no free heap, so
     every large decode buffer faults (upstream's 60 s decode: 38 M faults, a third of its CPU time);
     a process that has run the DiT has gigabytes of it (the same decode: 0.1-1.3 M faults). Freeing
-    one 30 MB mapping raises the mmap threshold to 30 MB, so the next ones grow the heap; a small
-    buffer allocated after them stays alive, so freeing them leaves the heap at its size, resident.
+    one 30 MB mapping raises the mmap threshold to 30 MB, so the next ones grow the heap; a buffer
+    allocated above them stays alive, so freeing them leaves the heap at its size, resident.
     The space counts in RSS, so peak-RSS figures of such a run include it.
     """
     if gb <= 0:
@@ -78,7 +78,10 @@ def resident_free_heap(gb: float) -> None:
     first = torch.empty(chunk, dtype=torch.uint8)  # a mapping (never touched): freeing it raises the threshold
     del first
     held = [torch.ones(chunk, dtype=torch.uint8) for _ in range(max(1, int(gb * 2**30 / chunk)))]
-    HEAP_PIN.append(torch.ones(1024))
+    # The pin must sit above them: a small one can land in a free fragment lower down, and then
+    # freeing them trims the heap back (seen in session 10: some processes kept none of it). No
+    # free chunk is this big yet, so this one comes from the top; untouched, it is never resident.
+    HEAP_PIN.append(torch.empty(chunk, dtype=torch.uint8))
     del held
 
 
