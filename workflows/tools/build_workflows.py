@@ -302,22 +302,28 @@ retake of the same song; the song's own seed stays *fixed*.
     return wf
 
 
-def repaint(oi):
+def _region_song(oi, region_node, region_values, variance, save_prefix):
+    """Load Audio → encode → a region node → sampler with variation noise → decode → save (repaint, extend)."""
     wf, b = new(oi)
     model, y = b.model(C1, 0)
     tags, lyrics, _ = b.text(model, C1, y, POP_TAGS, POP_LYRICS, lyrics_h=520)
     audio = b.load_audio(C2, 0)
     enc = b.encode(model, audio, C2, 220)
-    region = wf.add("AceStepV1RepaintRegion", (C2, 330), (380, 210), start_seconds=REPAINT_START,
-                    end_seconds=REPAINT_END)
+    region = wf.add(region_node, (C2, 330), (380, 210), **region_values)
     wf.link(enc, 0, region, "latent")
     noise = wf.add("AceStepV1SeededNoise", (C2, 580), (380, 110), control="fixed", seed=42)
     var = wf.add("AceStepV1VariationNoise", (C2, 730), (380, 150), control="randomize", retake_seed=7,
-                 variance=0.2)
+                 variance=variance)
     wf.link(noise, 0, var, "noise")
     s = b.sampler(C3 + 40, 0, model, tags, lyrics, var, region)
     d = b.decode(model, s, C3 + 40, 280)
-    b.save(d, C4 + 40, 0, "audio/ACE-Step/repaint")
+    b.save(d, C4 + 40, 0, save_prefix)
+    return wf
+
+
+def repaint(oi):
+    wf = _region_song(oi, "AceStepV1RepaintRegion", {"start_seconds": REPAINT_START, "end_seconds": REPAINT_END},
+                      0.2, "audio/ACE-Step/repaint")
     wf.note((C0, 0), (420, 960), "About this workflow", note_text(
         "ACE-Step v1: repaint a time range", f"""
 Regenerates part of an existing song and keeps the rest (the original's *repaint*). **Load Audio**
@@ -336,21 +342,8 @@ the song (the original repaints with the current tags and lyrics).
 
 
 def extend(oi):
-    wf, b = new(oi)
-    model, y = b.model(C1, 0)
-    tags, lyrics, _ = b.text(model, C1, y, POP_TAGS, POP_LYRICS, lyrics_h=520)
-    audio = b.load_audio(C2, 0)
-    enc = b.encode(model, audio, C2, 220)
-    region = wf.add("AceStepV1ExtendRegion", (C2, 330), (380, 210), left_seconds=EXTEND_LEFT,
-                    right_seconds=EXTEND_RIGHT)
-    wf.link(enc, 0, region, "latent")
-    noise = wf.add("AceStepV1SeededNoise", (C2, 580), (380, 110), control="fixed", seed=42)
-    var = wf.add("AceStepV1VariationNoise", (C2, 730), (380, 150), control="randomize", retake_seed=7,
-                 variance=1.0)
-    wf.link(noise, 0, var, "noise")
-    s = b.sampler(C3 + 40, 0, model, tags, lyrics, var, region)
-    d = b.decode(model, s, C3 + 40, 280)
-    b.save(d, C4 + 40, 0, "audio/ACE-Step/extend")
+    wf = _region_song(oi, "AceStepV1ExtendRegion", {"left_seconds": EXTEND_LEFT, "right_seconds": EXTEND_RIGHT},
+                      1.0, "audio/ACE-Step/extend")
     wf.note((C0, 0), (420, 960), "About this workflow", note_text(
         "ACE-Step v1: extend a song to the left and right", f"""
 Adds new music before and/or after an existing song and keeps the song itself (the original's
