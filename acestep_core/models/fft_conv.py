@@ -114,5 +114,5 @@ def fft_conv1d(
     y = torch.fft.irfft(mixed, n=n, dim=-1)[..., :hop]  # [B, O, blocks, d, hop]
     y = y.transpose(-1, -2).reshape(batch, out_ch, blocks * hop * dilation)[..., :out_len]
     if bias is not None:
-        y.add_(bias[:, None])  # y is fresh: the reshape's copy, or a view of the irfft's own output
+        y = y + bias[:, None]
     return y
