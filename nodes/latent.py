@@ -5,8 +5,8 @@ import torch
 
 import comfy.model_management as mm
 
-from acestep_core.audio.geometry import OUTPUT_SAMPLE_RATE, SAMPLE_RATE, frames_for_duration
-from acestep_core.tasks.plan import MAX_FRAMES
+from ..acestep_core.audio.geometry import OUTPUT_SAMPLE_RATE, SAMPLE_RATE, frames_for_duration
+from ..acestep_core.tasks.plan import MAX_FRAMES
 
 from ._comfy import CATEGORY, ModelType, io, warn
 from .conditioning import check_model

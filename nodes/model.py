@@ -22,7 +22,7 @@ from torch import nn
 import comfy.model_management as mm
 import comfy.model_patcher
 
-from acestep_core import AceStepPipeline
+from ..acestep_core import AceStepPipeline
 
 PARTS = ("text", "transformer", "dcae")
 OFFLOAD_MODES = ("comfyui", "after_each_stage")

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from acestep_core.sampling.noise import make_generators, parse_seeds, randn_tensor
-from acestep_core.tasks.text2music import retake_theta
+from ..acestep_core.sampling.noise import make_generators, parse_seeds, randn_tensor
+from ..acestep_core.tasks.text2music import retake_theta
 
 from ._comfy import CATEGORY, io
 from .convert import AceStepInputError

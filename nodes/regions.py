@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from acestep_core import Extend, Repaint, SamplerSettings
-from acestep_core.audio.geometry import SAMPLES_PER_LATENT, SAMPLE_RATE
-from acestep_core.sampling.noise import make_generators
-from acestep_core.tasks.plan import Draws
+from ..acestep_core import Extend, Repaint, SamplerSettings
+from ..acestep_core.audio.geometry import SAMPLES_PER_LATENT, SAMPLE_RATE
+from ..acestep_core.sampling.noise import make_generators
+from ..acestep_core.tasks.plan import Draws
 
 from ._comfy import CATEGORY, io
 from .convert import AceStepInputError, ace_latent, latent_meta, make_latent

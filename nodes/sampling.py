@@ -16,9 +16,9 @@ graph reproduces the one-call API seed for seed.
 """
 from __future__ import annotations
 
-from acestep_core import Audio2Audio, Extend, FlowEdit, Repaint, Retake, SamplerSettings, Text2Music
-from acestep_core.settings import CFG_TYPES, SCHEDULERS
-from acestep_core.sampling.schedules import parse_oss_steps
+from ..acestep_core import Audio2Audio, Extend, FlowEdit, Repaint, Retake, SamplerSettings, Text2Music
+from ..acestep_core.settings import CFG_TYPES, SCHEDULERS
+from ..acestep_core.sampling.schedules import parse_oss_steps
 
 from ._comfy import CATEGORY, EditTargetType, LyricsType, ModelType, OptionsType, TagsType, io
 from .conditioning import EditTarget, check_lyrics, check_model, check_tags

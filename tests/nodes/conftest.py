@@ -12,6 +12,7 @@ ComfyUI's own folders are never written.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import shutil
 import sys
@@ -187,6 +188,19 @@ def pack(comfy_home):
     """The pack's modules as ComfyUI imported them (for helpers such as the node classes)."""
     mod = sys.modules[str(REPO).replace(".", "_x_")]
     return mod
+
+
+@pytest.fixture(scope="session")
+def core(pack):
+    """The pack's own acestep_core, as its nodes import it (relatively, inside the pack's package).
+
+    `core("sampling.noise")` is that submodule. Never `import acestep_core`: in ComfyUI's venv the
+    library is not installed (users only install requirements.txt), and tests/nodes_run.sh checks that.
+    """
+    def module(name: str = ""):
+        return importlib.import_module(".acestep_core" + (f".{name}" if name else ""), pack.__name__)
+
+    return module
 
 
 @pytest.fixture(scope="session")

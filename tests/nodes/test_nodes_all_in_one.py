@@ -62,7 +62,7 @@ def test_checkpoint_loader_refuses_other_files(node_classes, comfy_home):
     assert isinstance(msg, str) and "not found" in msg
 
 
-def test_full_size_key_map_loads(node_classes, comfy_home, tiny_ckpt, tmp_path):
+def test_full_size_key_map_loads(node_classes, comfy_home, tiny_ckpt, tmp_path, core):
     """Every key/shape of ComfyUI's real ace_step_v1_3.5b.safetensors (zeros, sparse file): the loader
     accepts it and builds the full 3.5B networks (bfloat16, ~7.5 GB of RAM, no disk)."""
     if not MANIFEST.is_file():
@@ -78,7 +78,7 @@ def test_full_size_key_map_loads(node_classes, comfy_home, tiny_ckpt, tmp_path):
         model = cls.execute(ckpt_name=name, dtype="bfloat16", offload="comfyui").args[0]
         tr = model.pipe.transformer
         n_params = sum(p.numel() for p in tr.parameters())
-        assert n_params == 3_305_659_264 - _unused_params(), n_params
+        assert n_params == 3_305_659_264 - _unused_params(core("models.transformer").is_unused_transformer_key), n_params
         assert tr.genre_embedder.in_features == 768 and tr.inner_dim == 2560 and len(tr.transformer_blocks) == 24
         assert model.pipe.prompt_encoder.model.config.d_model == 768
         assert next(tr.parameters()).dtype == torch.bfloat16
@@ -90,11 +90,9 @@ def test_full_size_key_map_loads(node_classes, comfy_home, tiny_ckpt, tmp_path):
         gc.collect()
 
 
-def _unused_params() -> int:
+def _unused_params(is_unused_transformer_key) -> int:
     """Parameters of the file's transformer that inference never builds (training-only heads)."""
     import json
-
-    from acestep_core.models.transformer import is_unused_transformer_key
 
     keys = json.loads(MANIFEST.read_text())["keys"]
     total = 0

@@ -67,8 +67,8 @@ def test_cancel_stops_within_one_step_or_chunk(fresh_runner, where, at):
     assert ok.error is None and not ok.interrupted
 
 
-def test_cancel_leaves_no_lora_in_the_shared_model(fresh_runner):
-    from acestep_core.lora import LoraLinear
+def test_cancel_leaves_no_lora_in_the_shared_model(fresh_runner, core):
+    LoraLinear = core("lora").LoraLinear
 
     call = graphs.text2music_graph(steps=4, output="PreviewAudio")
     loader = _by_type(call, "AceStepV1ModelLoader")

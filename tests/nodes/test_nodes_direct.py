@@ -213,8 +213,8 @@ def test_seeded_noise_parses_per_item_seeds(node_classes):
         assert isinstance(msg, str) and "seed" in msg, bad
 
 
-def test_noise_speaks_comfyuis_noise_protocol(node_classes):
-    from acestep_core.sampling.noise import make_generators, randn_tensor
+def test_noise_speaks_comfyuis_noise_protocol(node_classes, core):
+    make_generators, randn_tensor = core("sampling.noise").make_generators, core("sampling.noise").randn_tensor
 
     noise = run(node_classes, "AceStepV1SeededNoise", seed=0, seeds="11, 22")[0]
     latent = {"samples": torch.zeros(2, 8, 16, 5)}
@@ -312,9 +312,9 @@ def test_sampler_input_errors(node_classes, loaded_model, tags, lyrics, song_lat
             _sample(node_classes, loaded_model, lyrics=lyrics, **kw)
 
 
-def test_sampler_rejects_tags_from_another_model(node_classes, loaded_model, lyrics):
-    from acestep_core import PromptConditioning
-    from acestep_core.models.text_encoder import TextEncoding
+def test_sampler_rejects_tags_from_another_model(node_classes, loaded_model, lyrics, core):
+    PromptConditioning = core().PromptConditioning
+    TextEncoding = core("models.text_encoder").TextEncoding
 
     mod = __import__("importlib").import_module(
         type(run(node_classes, "AceStepV1EditTarget")[0]).__module__)

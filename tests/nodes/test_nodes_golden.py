@@ -33,10 +33,8 @@ def _case(case_id: str):
 
 
 @pytest.fixture(scope="module")
-def library(tiny_ckpt):
-    from acestep_core import AceStepPipeline
-
-    return AceStepPipeline.from_pretrained(str(tiny_ckpt), dtype="float32", device="cpu",
+def library(tiny_ckpt, core):
+    return core().AceStepPipeline.from_pretrained(str(tiny_ckpt), dtype="float32", device="cpu",
                                            lyric_vocab=str(extract_vocab()))
 
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from acestep_core import SamplerSettings
-
 EXPECTED_IDS = {
     "AceStepV1ModelLoader", "AceStepV1CheckpointLoader", "AceStepV1LoraLoader",
     "AceStepV1TextEncode", "AceStepV1LyricsEncode", "AceStepV1EditTarget",
@@ -99,9 +97,9 @@ def test_defaults_equal_the_originals(our_nodes):
         assert _inputs(our_nodes[node_id])[name].get("default") == expected, (node_id, name)
 
 
-def test_sampler_option_defaults_follow_the_library(our_nodes):
+def test_sampler_option_defaults_follow_the_library(our_nodes, core):
     inputs = _inputs(our_nodes["AceStepV1SamplerOptions"])
-    lib = SamplerSettings().to_dict()
+    lib = core().SamplerSettings().to_dict()
     for name, field_name in OPTION_FIELDS.items():
         assert inputs[name]["default"] == lib[field_name], name
     assert inputs["oss_steps"]["default"] == ""
