@@ -2,8 +2,12 @@
 # The ComfyUI suite: node tests inside a real ComfyUI, then the acceptance checker on a real server.
 #
 #   1. set up ComfyUI + its venv (../shared/comfyui/setup_comfyui.sh; idempotent, ~5 s when done)
-#   2. install the pack's requirements into ComfyUI's venv (torch pinned to ComfyUI's)
-#   3. pytest tests/nodes with ComfyUI's Python (real `comfy`, real executor; never mocks)
+#   2. install the pack the way users do: requirements.txt only (torch pinned to ComfyUI's). Nothing of
+#      the pack is pip-installed; the suite fails if `acestep_core` is importable in ComfyUI's Python.
+#   3. pytest tests/nodes with ComfyUI's Python (real `comfy`, real executor; never mocks; the pack is
+#      loaded from its folder by ComfyUI's own load_custom_node), then tests/install: the pack cloned,
+#      unzipped, installed from a registry package beside a stale acestep_core, and run as a portable
+#      build does, each in a real server (registration, template list, thumbnails, one song)
 #   4. comfy_check.py on the pack: import, registration (no shadowed id), frontend, and our API graphs
 #      (text2music; LoadAudio → repaint) queued through /prompt on the tiny checkpoint
 #
@@ -27,16 +31,33 @@ echo "== nodes 1/4: ComfyUI at $COMFY_DIR"
 if [[ "${NODES_NO_BROWSER:-0}" == "1" ]]; then export SKIP_BROWSER=1; fi
 bash "$SHARED/comfyui/setup_comfyui.sh" || { echo "setup_comfyui.sh failed" >&2; exit 2; }
 
-echo "== nodes 2/4: the pack's requirements into $COMFY_VENV"
-"$COMFY_VENV/bin/python" -m pip install -q -e "$ROOT" pytest \
+echo "== nodes 2/4: requirements.txt into $COMFY_VENV (as users install the pack; nothing of it pip-installed)"
+# A developer's earlier `pip install -e` of the repository would let node tests import acestep_core by
+# name, hiding exactly the import failure users hit: remove it (it is this repository's own package).
+if "$COMFY_VENV/bin/python" -m pip show -q acestep-v1 >/dev/null 2>&1; then
+  echo "removing a pip-installed acestep-v1 from $COMFY_VENV (users never have one)"
+  "$COMFY_VENV/bin/python" -m pip uninstall -q -y acestep-v1 || exit 2
+fi
+"$COMFY_VENV/bin/python" -m pip install -q -r "$ROOT/requirements.txt" pytest \
     -c "$SHARED/comfyui/comfy_constraints.txt" 2>&1 | grep -v "is ignored" || true
-"$COMFY_VENV/bin/python" -c "import acestep_core, pytest, transformers, torch; print('torch', torch.__version__, 'transformers', transformers.__version__)" \
-    || { echo "the pack does not import in ComfyUI's venv" >&2; exit 2; }
+(cd / && "$COMFY_VENV/bin/python" -c "import pytest, transformers, torch; print('torch', torch.__version__, 'transformers', transformers.__version__)") \
+    || { echo "the pack's requirements do not import in ComfyUI's venv" >&2; exit 2; }
+if (cd / && "$COMFY_VENV/bin/python" -c "import importlib.util as u, sys; sys.exit(u.find_spec('acestep_core') is None)"); then
+  echo "acestep_core is importable in ComfyUI's Python from outside the pack folder: the tests would not see" \
+       "the users' path (see: cd / && $COMFY_VENV/bin/python -c 'import acestep_core; print(acestep_core.__file__)')" >&2
+  exit 2
+fi
 
 echo "== nodes 3/4: pytest tests/nodes (ComfyUI's Python)"
 if [[ "${NODES_SKIP_PYTEST:-0}" != "1" ]]; then
   # shellcheck disable=SC2086
   "$COMFY_VENV/bin/python" -m pytest tests/nodes -q -p no:randomly ${NODES_PYTEST_ARGS:-}
+  rc=$?
+  [[ $rc -eq 5 ]] && echo "pytest collected no tests" >&2
+  [[ $rc -ne 0 ]] && status=1
+  echo "== nodes 3/4: tests/install (every way users install the pack, each in a real server)"
+  # shellcheck disable=SC2086
+  "$COMFY_VENV/bin/python" -m pytest tests/install -q -p no:randomly ${NODES_PYTEST_ARGS:-}
   rc=$?
   [[ $rc -eq 5 ]] && echo "pytest collected no tests" >&2
   [[ $rc -ne 0 ]] && status=1

@@ -34,13 +34,9 @@ die() { echo "workflows_check: ERROR: $*" >&2; exit 2; }
 say "ComfyUI + browser (setup_comfyui.sh, idempotent)"
 bash "$SHARED/comfyui/setup_comfyui.sh" || die "setup_comfyui.sh failed"
 
-say "this checkout's acestep_core in ComfyUI's venv"
-where=$("$COMFY_VENV/bin/python" -c 'import acestep_core, os; print(os.path.dirname(os.path.dirname(os.path.realpath(acestep_core.__file__))))' 2>/dev/null || true)
-if [[ "$where" != "$ROOT" ]]; then
-  "$COMFY_VENV/bin/python" -m pip install -q -c "$SHARED/comfyui/pack_constraints.txt" -e "$ROOT" 2>&1 \
-    | grep -v "is ignored: it is neither" || true
-  "$COMFY_VENV/bin/python" -c 'import acestep_core' || die "acestep_core does not import in $COMFY_VENV"
-fi
+say "the pack's requirements.txt in ComfyUI's venv (as users install it; the pack itself is not pip-installed)"
+"$COMFY_VENV/bin/python" -m pip install -q -c "$SHARED/comfyui/pack_constraints.txt" -r "$ROOT/requirements.txt" 2>&1 \
+  | grep -v "is ignored: it is neither" || true
 
 say "tiny checkpoint, tiny LoRA, example.flac"
 ckpt=$("$COMFY_VENV/bin/python" "$SHARED/golden/materialize_tiny_ckpt.py") || die "materialize_tiny_ckpt.py failed"
