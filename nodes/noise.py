@@ -8,6 +8,9 @@ pingpong's per-step noise match the one-call API seed for seed.
 The value also speaks ComfyUI's NOISE protocol (`.seed`, `generate_noise(latent)`), so it can feed
 native SamplerCustomAdvanced, and native RandomNoise can feed our sampler (its seed is then used
 the way the original uses an int seed).
+
+ComfyUI-Distributed: with DistributedSeed wired into `seed` (or `retake_seed`), a `seeds` list is moved per
+instance (`seeds_for_instance`), so that workers do not repeat the master's songs.
 """
 from __future__ import annotations
 
@@ -27,7 +30,22 @@ SEEDS_TOOLTIP = (
     "Optional per-item seeds as the original takes them: one number ('42') or a comma list ('1, 2, 3'). "
     "When set, it replaces `{widget}`. Item i of a batch uses the i-th seed (the last one repeats); a single "
     "seed gives every item the SAME noise, as in the original. With a batch-1 latent, a list of n seeds "
-    "makes a batch of n.")
+    "makes a batch of n. ComfyUI-Distributed: when `{widget}` comes straight from a DistributedSeed node, "
+    "the master uses this list as written and worker k moves every listed seed up by (k + 1) x (largest - "
+    "smallest + 1), so each instance gets its own block of seeds ('1, 2' -> 3, 4 on the first worker; "
+    "'42' -> 43, as DistributedSeed does).")
+SEED_TOOLTIP = (
+    "A batch of several items gets this one seed for every item (the same {what}, as in the original): write "
+    "a list in `{list}` for different items. ComfyUI-Distributed: connect "
+    "DistributedSeed here; every instance then gets its own seed (DistributedSeed adds the worker's index + 1), "
+    "and a `{list}` list is moved per instance instead of replacing this seed on every worker alike.")
+
+# ComfyUI-Distributed (robertvoy/ComfyUI-Distributed) runs one graph on a master and its workers. Its
+# DistributedSeed node passes its seed through on the master and adds k + 1 on worker k; the orchestrator
+# tells it which instance it is by writing its hidden inputs `is_worker` / `worker_id` ("worker_<k>") into
+# each instance's copy of the prompt. A seed list would replace that per-instance seed and make every worker
+# repeat the master's songs, so a seed list is moved per instance when the INT seed comes from that node.
+DISTRIBUTED_SEED_NODE = "DistributedSeed"
 
 
 def parse_seed_text(text: str | None, what: str = "seeds") -> int | tuple[int, ...] | None:
@@ -51,6 +69,54 @@ def parse_seed_text(text: str | None, what: str = "seeds") -> int | tuple[int, .
                 raise AceStepInputError(f"{what}: seed {v} is out of range [0, {SEED_MAX}].")
         return tuple(parsed)
     return int(parsed)
+
+
+def distributed_instance(prompt: Any, node_id: Any, input_name: str) -> int:
+    """Which ComfyUI-Distributed instance runs this node: 0 on the master or a plain single instance, k + 1
+    on worker k. Known only when `input_name` of node `node_id` is linked straight to a DistributedSeed
+    node; read from that node's hidden inputs exactly as DistributedSeed reads them. Anything else is 0."""
+    if not isinstance(prompt, dict) or node_id is None:
+        return 0
+    node = prompt.get(str(node_id))
+    link = node.get("inputs", {}).get(input_name) if isinstance(node, dict) else None
+    if not (isinstance(link, (list, tuple)) and len(link) == 2):
+        return 0
+    source = prompt.get(str(link[0]))
+    if not isinstance(source, dict) or source.get("class_type") != DISTRIBUTED_SEED_NODE:
+        return 0
+    inputs = source.get("inputs") or {}
+    if str(inputs.get("is_worker", False)).strip().lower() not in ("true", "1"):
+        return 0
+    worker_id = str(inputs.get("worker_id") or "").strip()
+    try:
+        index = int(worker_id.split("_", 1)[1] if worker_id.startswith("worker_") else worker_id)
+    except ValueError:
+        return 0  # DistributedSeed itself falls back to the master's seed here
+    return index + 1 if index >= 0 else 0
+
+
+def seeds_for_instance(seeds: int | tuple[int, ...], instance: int, what: str = "seeds") -> int | tuple[int, ...]:
+    """A seed list as instance `instance` uses it: moved up by instance x (largest - smallest + 1).
+
+    Instance 0 (master, single instance) keeps the list; the blocks of different instances never overlap, so
+    no two instances share a seed; a single seed moves by the instance index, as DistributedSeed moves one."""
+    if instance <= 0:
+        return seeds
+    values = seeds if isinstance(seeds, tuple) else (int(seeds),)
+    step = instance * (max(values) - min(values) + 1)
+    moved = tuple(v + step for v in values)
+    if max(moved) > SEED_MAX:
+        raise AceStepInputError(
+            f"{what}: on ComfyUI-Distributed instance {instance} the seeds move up by {step} and pass {SEED_MAX}; "
+            "use smaller seeds.")
+    return moved if isinstance(seeds, tuple) else moved[0]
+
+
+def _instance_of(node_cls: Any, input_name: str) -> int:
+    hidden = getattr(node_cls, "hidden", None)
+    if hidden is None:  # called directly, outside ComfyUI's executor
+        return 0
+    return distributed_instance(hidden.prompt, hidden.unique_id, input_name)
 
 
 def _spec(seeds: int | tuple[int, ...]) -> int | list[int]:
@@ -150,10 +216,12 @@ class SeededNoise(io.ComfyNode):
                 "song as the original ACE-Step."),
             inputs=[
                 io.Int.Input("seed", default=0, min=0, max=SEED_MAX, control_after_generate=True,
-                             tooltip="The seed of the starting noise (the original's manual_seeds)."),
+                             tooltip=("The seed of the starting noise (the original's manual_seeds). "
+                                      + SEED_TOOLTIP.format(what="noise", list="seeds"))),
                 io.String.Input("seeds", default="", optional=True, tooltip=SEEDS_TOOLTIP.format(widget="seed")),
             ],
             outputs=[io.Noise.Output(tooltip="Seeds for AceStepV1Sampler (also works as NOISE for native samplers).")],
+            hidden=[io.Hidden.prompt, io.Hidden.unique_id],
         )
 
     @classmethod
@@ -167,7 +235,9 @@ class SeededNoise(io.ComfyNode):
     @classmethod
     def execute(cls, seed: int, seeds: str | None = None) -> io.NodeOutput:
         parsed = parse_seed_text(seeds)
-        return io.NodeOutput(AceStepNoise(int(seed) if parsed is None else parsed))
+        if parsed is None:
+            return io.NodeOutput(AceStepNoise(int(seed)))
+        return io.NodeOutput(AceStepNoise(seeds_for_instance(parsed, _instance_of(cls, "seed"))))
 
 
 class VariationNoise(io.ComfyNode):
@@ -185,7 +255,8 @@ class VariationNoise(io.ComfyNode):
             inputs=[
                 io.Noise.Input("noise", tooltip="The song's own seeds (AceStepV1SeededNoise), kept as the base."),
                 io.Int.Input("retake_seed", default=0, min=0, max=SEED_MAX, control_after_generate=True,
-                             tooltip="Seed of the variation noise (the original's retake_seeds)."),
+                             tooltip=("Seed of the variation noise (the original's retake_seeds). "
+                                      + SEED_TOOLTIP.format(what="variation noise", list="retake_seeds"))),
                 io.Float.Input("variance", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip=("How far to move from the original (the original's retake_variance; library "
                                         "default 0.5, its UI uses 0.2 for retake/repaint and 1.0 for extend). 0 keeps "
@@ -195,6 +266,7 @@ class VariationNoise(io.ComfyNode):
                                 tooltip=SEEDS_TOOLTIP.format(widget="retake_seed")),
             ],
             outputs=[io.Noise.Output(tooltip="Seeds + retake seeds + variance for the ACE-Step samplers.")],
+            hidden=[io.Hidden.prompt, io.Hidden.unique_id],
         )
 
     @classmethod
@@ -211,6 +283,8 @@ class VariationNoise(io.ComfyNode):
         parsed = parse_seed_text(retake_seeds, "retake_seeds")
         if not 0.0 <= float(variance) <= 1.0:
             raise AceStepInputError(f"variance = {variance} is out of range [0, 1].")
+        if parsed is not None:
+            parsed = seeds_for_instance(parsed, _instance_of(cls, "retake_seed"), "retake_seeds")
         return io.NodeOutput(AceStepNoise(base.seeds, int(retake_seed) if parsed is None else parsed, float(variance)))
 
 

@@ -527,6 +527,65 @@ Our *Latent to Audio* decodes with the original's DCAE and vocoder; native *Save
     return wf
 
 
+# ComfyUI-Distributed (robertvoy/ComfyUI-Distributed), the pack distributed_text2music uses beside ours.
+DISTRIBUTED_MODULE = "custom_nodes.ComfyUI-Distributed"
+DISTRIBUTED_CNR = ("comfyui-distributed", "1.4.4")
+
+
+def distributed_text2music(oi):
+    """text2music on a ComfyUI-Distributed master + one worker: one song per instance, one file per song."""
+    wf, b = new(oi)
+    wf.other_packs[DISTRIBUTED_MODULE] = DISTRIBUTED_CNR
+    model, y = b.model(C1, 0)
+    tags, lyrics, _ = b.text(model, C1, y, POP_TAGS, POP_LYRICS)
+    latent = wf.add("AceStepV1EmptyLatent", (C2, 0), (340, 100), seconds=60.0, batch_size=1)
+    dseed = wf.add("DistributedSeed", (C2, 140), (340, 90), title="Distributed Seed (+ worker index)",
+                   control="randomize", seed=42)
+    noise = wf.add("AceStepV1SeededNoise", (C2, 270), (340, 110), control="fixed", seed=42)
+    wf.link(dseed, "seed", noise, "seed")
+    opts = b.options(C2, 420)
+    b.languages(lyrics, C2, 840)
+    s = b.sampler(C3, 0, model, tags, lyrics, noise, latent, opts)
+    d = b.decode(model, s, C3, 280)
+    image = wf.add("EmptyImage", (C3, 430), (340, 130), title="1 image for the collector", width=64, height=64,
+                   batch_size=1, color=0)
+    collect = wf.add("DistributedCollector", (C4, 0), (300, 100), load_balance=False)
+    wf.link(image, 0, collect, "images")
+    wf.link(d, 0, collect, "audio")
+    divide = wf.add("AudioBatchDivider", (C4, 140), (300, 110), title="Audio Batch Divider (one part per instance)",
+                    divide_by=2)
+    # the divider's outputs follow divide_by (its frontend extension adds audio_1 .. audio_<divide_by>)
+    divide.outputs = [{"name": f"audio_{i + 1}", "type": "AUDIO", "links": []} for i in range(2)]
+    wf.link(collect, "audio", divide, "audio")
+    b.save(divide, C4 + 360, 0, "audio/ACE-Step/distributed_master", title="Save: the master's song")
+    save2 = wf.add("SaveAudio", (C4 + 360, 190), (380, 150), title="Save: worker 1's song",
+                   filename_prefix="audio/ACE-Step/distributed_worker1")
+    wf.link(divide, 1, save2, "audio")
+    wf.note((C0, 0), (420, 1180), "About this workflow", note_text(
+        "ACE-Step v1 on several GPUs with ComfyUI-Distributed", """
+Text to music on a **master and its workers** ([ComfyUI-Distributed](https://github.com/robertvoy/ComfyUI-Distributed)):
+every instance makes its own song in the time one song takes, and the master saves them all. Install
+ComfyUI-Distributed, add a worker in its panel (or start a second ComfyUI and add it as a remote worker),
+enable it, then **Run** this workflow on the master.
+
+**Distributed Seed → Seeded Noise → seed**: the master uses the seed as set (42), worker *k* adds
+*k* + 1 (43, 44, ...), so each instance makes a different song. Each song is the one a single ComfyUI
+makes with that seed. Without this node every instance would make the same song.
+
+**Seed lists.** A *seeds* list (`11, 22`) on the Seeded Noise gives each instance a batch of songs. With
+*seed* wired to Distributed Seed, the master uses the list as written and worker *k* moves it up past the
+instances before it: by (*k* + 1) × (largest − smallest + 1), so `11, 22` becomes `23, 34` on the first
+worker, `1, 2, 3` becomes `4, 5, 6`. No two instances share a seed.
+
+**Collecting.** *Distributed Collector* needs an IMAGE (here one blank 64×64 image; the audio of the
+workers only arrives with an image) and joins the songs of all instances **along time**: master first,
+then the workers in order. *Audio Batch Divider* cuts that back into one part per instance: set
+*divide_by* to the number of instances (master + workers, here 2) and give each output a *Save Audio*.
+A batch of songs per instance stays a batch in each part (one file per song).
+""", COMMON_MODEL, COMMON_TEXT, COMMON_SAMPLER))
+    return wf
+
+
 WORKFLOWS = {
     "text2music": text2music,
     "text2music_lora": lambda oi: text2music(oi, lora=True),
@@ -539,6 +598,7 @@ WORKFLOWS = {
     "long_song_chained_extends": long_song,
     "round_trip_audio_latent_audio": round_trip,
     "native_nodes_mix": native_mix,
+    "distributed_text2music": distributed_text2music,
 }
 
 

@@ -11,12 +11,15 @@ Chromium, and for each draft: loads it with `app.loadGraphData`, grows any node 
 frontend's minimum size, and writes `(await app.graphToPrompt()).workflow` — the same object the
 frontend's "Export" writes — with a view (`extra.ds`) that fits the whole graph. Also writes a PNG of
 each canvas next to `--shots` if given. Needs `setup_comfyui.sh` (COMFY_DIR, COMFY_VENV, playwright).
+`--pack FOLDER` links another custom node pack into the private ComfyUI (drafts that use its nodes);
+`--object-info FILE` writes that server's `/object_info` (for `build_workflows.py`; no drafts needed then).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,10 +57,14 @@ JS_EXPORT = """async ({wf, name, viewport}) => {
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("drafts", nargs="+")
+    ap.add_argument("drafts", nargs="*")
     ap.add_argument("--out", required=True)
     ap.add_argument("--model", action="append", default=[], metavar="FOLDER/NAME:PATH")
     ap.add_argument("--input", action="append", default=[])
+    ap.add_argument("--pack", action="append", default=[], metavar="FOLDER",
+                    help="another custom node pack the drafts use (e.g. an unpacked ComfyUI-Distributed)")
+    ap.add_argument("--object-info", metavar="FILE", help="also write the private server's /object_info here")
+    ap.add_argument("--port", type=int, help="port of the private ComfyUI (default: a free one)")
     ap.add_argument("--shots", help="folder for one PNG per workflow")
     ap.add_argument("--viewport", default="1600x1000")
     args = ap.parse_args()
@@ -67,7 +74,10 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     problems = 0
-    with private_comfy(args.model, args.input) as server, sync_playwright() as p:
+    with private_comfy(args.model, args.input, packs=args.pack, port=args.port) as server, sync_playwright() as p:
+        if args.object_info:
+            with urllib.request.urlopen(server.url + "/object_info", timeout=120) as r:
+                Path(args.object_info).write_bytes(r.read())
         browser, page, console = open_frontend(p, server.url, (W, H))
         for draft in args.drafts:
             name = Path(draft).name

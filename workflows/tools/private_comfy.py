@@ -48,10 +48,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def private_comfy(models: list[str] = (), inputs: list[str] = (), timeout: float = 300):
-    """Yields a Server (url, base folder, pid). models: "FOLDER/NAME:PATH" as comfy_check.py's --model."""
+def private_comfy(models: list[str] = (), inputs: list[str] = (), timeout: float = 300, packs: list[str] = (),
+                  port: int | None = None):
+    """Yields a Server (url, base folder, pid). models: "FOLDER/NAME:PATH" as comfy_check.py's --model;
+    packs: folders of other custom node packs (e.g. an unpacked ComfyUI-Distributed), linked under their names;
+    port: a fixed port (default: a free one)."""
     base = Path(tempfile.mkdtemp(prefix="acestep-comfy-"))
     _link(base / "custom_nodes" / PACK_NAME, str(PACK))
+    for path in packs:
+        _link(base / "custom_nodes" / Path(path).resolve().name, path)
     for spec in models:
         folder, _, path = spec.partition(":")
         _link(base / "models" / folder, path)
@@ -60,7 +65,7 @@ def private_comfy(models: list[str] = (), inputs: list[str] = (), timeout: float
     settings = base / "user" / "default" / "comfy.settings.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps(SETTINGS))
-    port = _free_port()
+    port = port or _free_port()
     log = open(base / "comfyui.log", "w")
     proc = subprocess.Popen([str(COMFY_VENV / "bin/python"), "main.py", "--cpu", "--listen", "127.0.0.1", "--port",
                              str(port), "--base-directory", str(base), "--disable-auto-launch"],

@@ -66,6 +66,8 @@ class Workflow:
         self.nodes: list[Node] = []
         self.links: list[list] = []
         self.groups: list[dict] = []
+        # other custom node packs a workflow uses: python_module ("custom_nodes.<folder>") -> (cnr_id, version)
+        self.other_packs: dict[str, tuple[str, str]] = {}
 
     # ---------------------------------------------------------------------------------- nodes
     def add(self, node_type: str, pos, size, *, title: str | None = None, control: str | None = None,
@@ -106,8 +108,12 @@ class Workflow:
         node.outputs = [{"name": names[i] if i < len(names) else t, "type": t if isinstance(t, str) else "COMBO",
                          "links": []} for i, t in enumerate(info.get("output") or [])]
         node.widgets_values = values
-        cnr = self.pack_id if info.get("python_module", "").startswith("custom_nodes.") else "comfy-core"
-        ver = self.pack_version if cnr == self.pack_id else self.core_version
+        module = info.get("python_module", "")
+        if module in self.other_packs:
+            cnr, ver = self.other_packs[module]
+        else:
+            cnr = self.pack_id if module.startswith("custom_nodes.") else "comfy-core"
+            ver = self.pack_version if cnr == self.pack_id else self.core_version
         node.properties = {"Node name for S&R": node_type, "cnr_id": cnr, "ver": ver}
         self.nodes.append(node)
         return node
