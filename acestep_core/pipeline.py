@@ -209,13 +209,17 @@ class AceStepPipeline:
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, sample_rate: int | None = OUTPUT_SAMPLE_RATE, *,
-                       mode: str = "plain", on_chunk=None) -> torch.Tensor:
-        """Latents [B, 8, 16, T] → float32 waveform [B, 2, N] (48 kHz by default, None = native 44.1 kHz)."""
+                       mode: str = "plain", on_chunk=None, on_layer=None) -> torch.Tensor:
+        """Latents [B, 8, 16, T] → float32 waveform [B, 2, N] (48 kHz by default, None = native 44.1 kHz).
+
+        `on_chunk(done, total)` after each decoder window / vocoder call (progress) and `on_layer()`
+        before each layer (to stop within a second): what either raises aborts the decode.
+        """
         check_latents(latents)
         dcae = self.music_dcae
         with self._on_device(dcae):
             wave = dcae.decode(latents.to(device=self.device, dtype=self.dtype), sample_rate, mode=mode,
-                               on_chunk=on_chunk)
+                               on_chunk=on_chunk, on_layer=on_layer)
         return wave.float().cpu()
 
     # ------------------------------------------------------------------ 3. sampling

@@ -3,10 +3,14 @@
 * LATENT: ComfyUI's dict `{"samples": [B, 8, 16, T], "type": "audio", ...}`, the same numbers as
   native ACE-Step latents (`EmptyAceStepLatentAudio`, `VAEEncodeAudio`). Our nodes may add one
   private key, `"acestep_v1"`, holding what the original needs beyond the tensor (the source length
-  in seconds, a repaint/extend region). Native nodes drop it; everything then falls back to frames.
+  in seconds, a repaint/extend region) and the frame count it was made for. Nodes that build a new
+  dict drop it (everything then falls back to frames); the native latent nodes that copy the dict
+  (LatentCut, LatentConcat, LatentBatch, LatentFromBatch, RepeatLatentBatch, ...) keep it while
+  they change the samples, so `latent_meta` only returns what still describes them.
 * AUDIO: `{"waveform": float32 [B, C, N], "sample_rate": int}`.
 * Progress: one ComfyUI ProgressBar tick per denoising step / decode chunk, and an interrupt check
-  at every tick, so Cancel stops within one step or chunk.
+  at every tick, so Cancel stops within one step or chunk; the decode also checks before every
+  layer (`layer_check`), so Cancel stops it within about a second on the real model.
 
 Inputs are never modified: every helper returns new dicts/tensors.
 """
@@ -20,6 +24,7 @@ import comfy.model_management as mm
 import comfy.utils
 
 META_KEY = "acestep_v1"
+FRAMES_KEY = "frames"  # in the record: the latent length it describes
 
 
 class AceStepInputError(ValueError):
@@ -65,19 +70,57 @@ def ace_latent(latent: Any, what: str = "latent") -> torch.Tensor:
 
 
 def latent_meta(latent: dict) -> dict:
-    """Our private record in a LATENT (empty when a native node made or rebuilt the dict)."""
+    """Our private record in a LATENT, as far as it still describes the latent's samples.
+
+    A native node may have copied the record along while cutting, joining or re-batching the
+    samples. Another frame count than the stamped one drops the source length (the frames are then
+    the measure, as for a native latent). A region keeps its own `frames`: the sampler refuses a
+    region whose length changed, the region nodes replace it. An extend region re-batched by a
+    native node gets its source rebuilt from the padded samples, item for item.
+    """
     meta = latent.get(META_KEY)
-    return dict(meta) if isinstance(meta, dict) else {}
+    samples = latent.get("samples")
+    if not isinstance(meta, dict) or not isinstance(samples, torch.Tensor) or samples.ndim != 4:
+        return {}
+    meta = dict(meta)
+    if meta.pop(FRAMES_KEY, None) != int(samples.shape[-1]):
+        meta.pop("source_seconds", None)
+    if isinstance(meta.get("region"), dict):
+        meta["region"] = _rebatched_region(meta["region"], samples)
+    return meta
+
+
+def region_is_current(region: dict | None, samples: torch.Tensor) -> bool:
+    """Whether a region record was made for a latent of this length (not one a native node cut or joined)."""
+    return isinstance(region, dict) and region.get("frames") == int(samples.shape[-1])
+
+
+def _rebatched_region(region: dict, samples: torch.Tensor) -> dict:
+    """An extend region whose source has another batch than the latent: the source cut out of the samples.
+
+    The padded latent is the source with `left` and `right` zero frames, so after LatentFromBatch,
+    LatentBatch or RepeatLatentBatch its middle is each item's own source.
+    """
+    source = region.get("source")
+    if (region.get("task") != "extend" or not isinstance(source, torch.Tensor)
+            or not region_is_current(region, samples) or source.shape[0] == samples.shape[0]
+            or not isinstance(region.get("left"), int) or not isinstance(region.get("right"), int)):
+        return region
+    end = int(samples.shape[-1]) - region["right"]
+    return {**region, "source": samples[..., region["left"]:end]}
 
 
 def make_latent(samples: torch.Tensor, meta: dict | None = None, noise_mask: torch.Tensor | None = None) -> dict:
-    """A new LATENT dict in ComfyUI's format: float32 on the intermediate device, `type: audio`."""
+    """A new LATENT dict in ComfyUI's format: float32 on the intermediate device, `type: audio`.
+
+    A record (`meta`) is stamped with the frame count it describes (see `latent_meta`).
+    """
     out: dict = {"samples": samples.detach().to(device=mm.intermediate_device(), dtype=torch.float32),
                  "type": "audio"}
     if noise_mask is not None:
         out["noise_mask"] = noise_mask.to(device=mm.intermediate_device(), dtype=torch.float32)
     if meta:
-        out[META_KEY] = dict(meta)
+        out[META_KEY] = {**meta, FRAMES_KEY: int(samples.shape[-1])}
     return out
 
 
@@ -129,6 +172,15 @@ def step_progress(total: int | None = None) -> Callable[[int, int, Any], None]:
         pbar.update_absolute(int(step), int(steps))
 
     return callback
+
+
+def layer_check() -> Callable[[], None]:
+    """A decode's `on_layer` hook: ComfyUI's interrupt check alone, no progress tick.
+
+    Why: the decoder and vocoder passes between progress ticks run for tens of seconds on a CPU
+    with the real model; this runs before each of their layers, so Cancel stops within one layer.
+    """
+    return mm.throw_exception_if_processing_interrupted
 
 
 def chunk_progress(total: int | None = None) -> Callable[[int, int], None]:

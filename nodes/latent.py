@@ -10,7 +10,7 @@ from ..acestep_core.tasks.plan import MAX_FRAMES
 
 from ._comfy import CATEGORY, ModelType, io, warn
 from .conditioning import check_model
-from .convert import AceStepInputError, ace_latent, audio_input, chunk_progress, make_audio, make_latent
+from .convert import AceStepInputError, ace_latent, audio_input, chunk_progress, layer_check, make_audio, make_latent
 from .model import decode_memory, running
 
 RATE_CHOICES = ["48000", "44100"]
@@ -120,14 +120,15 @@ class LatentToAudio(io.ComfyNode):
         rate = None if sr == SAMPLE_RATE else sr
         with running(model, "dcae", decode_memory(samples.shape[-1], model.dtype)) as pipe:
             try:
-                wave = pipe.decode_latents(samples, rate, mode=mode, on_chunk=on_chunk)
+                wave = pipe.decode_latents(samples, rate, mode=mode, on_chunk=on_chunk, on_layer=layer_check())
             except mm.OOM_EXCEPTION as e:
                 if mode == "chunked" or mm.OOM_EXCEPTION is Exception or isinstance(e, mm.InterruptProcessingException):
                     raise
                 # As ComfyUI's own VAE decode does: retry in pieces rather than fail.
                 warn("out of memory decoding %d frames in %s mode; retrying in chunked mode", samples.shape[-1], mode)
                 mm.soft_empty_cache(True)
-                wave = pipe.decode_latents(samples, rate, mode="chunked", on_chunk=chunk_progress())
+                wave = pipe.decode_latents(samples, rate, mode="chunked", on_chunk=chunk_progress(),
+                                           on_layer=layer_check())
         mm.soft_empty_cache()
         return io.NodeOutput(make_audio(wave, sr))
 

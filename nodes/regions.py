@@ -16,7 +16,7 @@ from ..acestep_core.sampling.noise import make_generators
 from ..acestep_core.tasks.plan import Draws
 
 from ._comfy import CATEGORY, io
-from .convert import AceStepInputError, ace_latent, latent_meta, make_latent
+from .convert import AceStepInputError, ace_latent, latent_meta, make_latent, region_is_current
 
 
 def source_seconds(latent: dict, frames: int) -> float:
@@ -29,10 +29,19 @@ def source_seconds(latent: dict, frames: int) -> float:
 
 
 def check_no_region(latent: dict) -> None:
+    """One region per sampling; a region a native node cut or joined no longer applies and is replaced."""
     region = latent_meta(latent).get("region")
-    if region:
+    if region_is_current(region, latent["samples"]):
         raise AceStepInputError(
             f"this latent already has a {region.get('task')} region; sample it first (one region per sampling).")
+
+
+def _new_frames_mask(total: int, left: int, right: int) -> torch.Tensor:
+    """The extend's noise_mask [1, 1, 16, total]: 1 on the added frames (the core's mask, item 0)."""
+    mask = torch.zeros((1, 1, 16, total))
+    mask[..., :left] = 1.0
+    mask[..., total - right:] = 1.0
+    return mask
 
 
 def _seconds(frames: int) -> str:
@@ -132,9 +141,9 @@ class ExtendRegion(io.ComfyNode):
             raise AceStepInputError(str(err)) from None
         left, right = int(plan.info["left"]), int(plan.info["right"])
         padded = torch.nn.functional.pad(samples, (left, right))
-        mask = plan.masked.mask[:1, :1].clone()
+        mask = _new_frames_mask(int(padded.shape[-1]), left, right)
         meta = {"region": {"task": "extend", "start": start, "end": end, "source": samples,
-                           "frames": int(padded.shape[-1])}}
+                           "frames": int(padded.shape[-1]), "left": left, "right": right}}
         return io.NodeOutput(make_latent(padded, meta, noise_mask=mask))
 
 

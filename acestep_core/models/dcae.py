@@ -48,6 +48,7 @@ from ..audio.geometry import (
 )
 from ..audio.resample import resample
 from .dcae_blocks import use_in_place_blocks, use_sub_pixel_upsampling
+from .layer_hooks import LayerHook, before_each_layer
 from .vocoder import MusicVocoder, convert_vocoder_state_dict, infer_vocoder_config
 
 DecodeMode = Literal["plain", "overlapped", "chunked"]
@@ -419,17 +420,22 @@ class MusicDCAE(nn.Module):
         mode: DecodeMode = "plain",
         on_chunk: ProgressHook | None = None,
         batch_channels: bool = False,
+        on_layer: LayerHook | None = None,
     ) -> torch.Tensor:
         """Latents ``[B, 8, 16, T]`` → float32 CPU waveform ``[B, 2, N]`` at ``sample_rate`` (None: 44.1 kHz).
 
         ``on_chunk(done, total)`` runs after every DCAE window and every vocoder call; an exception
-        it raises aborts the decode. ``batch_channels`` vocodes both channels as one batch in the
-        plain and chunked modes (overlapped always does, as upstream).
+        it raises aborts the decode. ``on_layer()`` runs before every layer of the DCAE and the
+        vocoder in all modes (hundreds of times per pass, see ``layer_hooks``); an exception it
+        raises aborts the decode within a layer, not a pass. Neither changes the output.
+        ``batch_channels`` vocodes both channels as one batch in the plain and chunked modes
+        (overlapped always does, as upstream).
         """
         if latents.ndim != 4 or latents.shape[-1] == 0:
             raise ValueError(f"expected latents [B, 8, 16, T] with T > 0, got shape {tuple(latents.shape)}")
         sr = SAMPLE_RATE if sample_rate is None else int(sample_rate)
-        with self.vocoder.spectral():  # one set of FFT kernel spectra for all items (made on first use)
+        # one set of FFT kernel spectra for all items (made on first use)
+        with self.vocoder.spectral(), before_each_layer(on_layer, self.dcae, self.vocoder):
             return self._decode(latents, sr, mode, on_chunk, batch_channels)
 
     def _decode(
