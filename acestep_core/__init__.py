@@ -6,7 +6,7 @@
 
 Importing this package loads no weights and downloads nothing.
 """
-from .conditioning import LyricTokens, PromptConditioning
+from .conditioning import MAX_LYRIC_TOKENS, LyricTokens, PromptConditioning
 from .pipeline import AceStepPipeline, GenerationOutput, SampleResult
 from .settings import SamplerSettings
 from .tasks.audio2audio import Audio2Audio
@@ -16,6 +16,6 @@ from .tasks.text2music import Retake, Text2Music
 
 __all__ = [
     "AceStepPipeline", "GenerationOutput", "SampleResult", "SamplerSettings", "PromptConditioning", "LyricTokens",
-    "Text2Music", "Retake", "Repaint", "Extend", "Audio2Audio", "FlowEdit",
+    "Text2Music", "Retake", "Repaint", "Extend", "Audio2Audio", "FlowEdit", "MAX_LYRIC_TOKENS",
 ]
 __version__ = "0.1.0"

@@ -107,8 +107,23 @@ def _progress(desc: str):
     return cb
 
 
+def check_seed_arg(seed: str | None) -> str | None:
+    """The error line for a --seed that is no seed (checked before any model loads), else None."""
+    from .sampling.noise import parse_seeds
+
+    try:
+        parse_seeds(seed, "--seed")
+    except ValueError as e:
+        return f"error: {e}; or omit --seed for a random seed"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    problem = check_seed_arg(args.seed)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     import torch
 
     from .checkpoint import CheckpointError

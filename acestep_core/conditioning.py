@@ -18,6 +18,11 @@ from .models.text_encoder import ERG_TAU, TextEncoding
 SPEAKER_DIM = 512
 ERG_LYRIC_LAYERS = (4, 5)  # Conformer blocks whose linear_q is scaled (spec §8.6)
 ERG_DIFFUSION_LAYERS = range(15, 20)  # DiT blocks whose self/cross to_q are scaled
+# The longest lyrics (in tokens, [START] included) the lyric encoder accepts. ACE-Step v1 was trained on
+# lyrics cut at 4096 tokens, and the encoder's attention memory grows with the square of the length:
+# at 4096 tokens one pass needs about 6.6 GiB per batch item in float32 (half in bfloat16); a few
+# thousand lines (50,000 tokens) would need about a terabyte. The original has no limit and dies there.
+MAX_LYRIC_TOKENS = 4096
 
 
 @dataclass
@@ -28,12 +33,28 @@ class PromptConditioning:
     text_erg: TextEncoding | None = None
 
 
+def check_lyric_length(count: int) -> None:
+    """Refuse lyrics longer than MAX_LYRIC_TOKENS before the encoder tries to allocate for them."""
+    if count > MAX_LYRIC_TOKENS:
+        raise ValueError(
+            f"the lyrics are {count} tokens long, more than the lyric encoder's limit of {MAX_LYRIC_TOKENS} "
+            "(acestep_core.MAX_LYRIC_TOKENS: ACE-Step v1 was trained on lyrics cut there, and the encoder's memory "
+            f"grows with the square of the length). Shorten the lyrics ({MAX_LYRIC_TOKENS} tokens is roughly 250 "
+            "sung lines), or split the song and generate it in parts (e.g. with extend).")
+
+
 @dataclass
 class LyricTokens:
-    """Lyric token ids and mask, int64 [1, L]. Empty lyrics are ([0], [0]) as upstream (spec §4.1)."""
+    """Lyric token ids and mask, int64 [1, L]. Empty lyrics are ([0], [0]) as upstream (spec §4.1).
+
+    L is at most MAX_LYRIC_TOKENS, checked here so that every path to the lyric encoder is covered.
+    """
 
     ids: torch.Tensor
     mask: torch.Tensor
+
+    def __post_init__(self) -> None:
+        check_lyric_length(int(self.ids.shape[-1]))
 
     @classmethod
     def from_lists(cls, ids: list[int], mask: list[int]) -> "LyricTokens":

@@ -29,7 +29,7 @@ from .loading import load_music_dcae, load_text_encoder, load_transformer, resol
 from .lora import LoraAdapter, applied_loras, load_lora
 from .sampling.denoiser import GuidedDenoiser
 from .sampling.loop import run_denoising_loop
-from .sampling.noise import make_generators
+from .sampling.noise import make_generators, parse_seeds
 from .sampling.samplers import make_stepper
 from .settings import SamplerSettings, check_number
 from .tasks.audio2audio import Audio2Audio
@@ -231,8 +231,8 @@ class AceStepPipeline:
         """Run one task (Text2Music, Retake, Repaint, Extend, Audio2Audio or FlowEdit) to latents."""
         batch_size = check_number("batch_size", batch_size, 1, 64, integer=True)
         # Generators live on the pipeline device, as upstream's (CPU and CUDA streams differ, spec §10.2).
-        main, main_seeds = make_generators(batch_size, manual_seeds, self.device, rng)
-        retake, retake_used = make_generators(batch_size, retake_seeds, self.device, rng)
+        main, main_seeds = make_generators(batch_size, manual_seeds, self.device, rng, name="manual_seeds")
+        retake, retake_used = make_generators(batch_size, retake_seeds, self.device, rng, name="retake_seeds")
         draws = Draws(main, retake, main_seeds, retake_used)
         transformer = self.transformer
         with self._on_device(transformer), applied_loras(transformer, loras):
@@ -270,7 +270,8 @@ class AceStepPipeline:
         """Generate as upstream's ACEStepPipeline.__call__ does; same keywords, defaults and seeds."""
         t_start = time.time()
         # 1. check inputs
-        if audio2audio_enable and ref_audio_input is not None:
+        if audio2audio_enable:
+            check_reference(ref_audio_input)
             task = "audio2audio"
         if task not in TASKS:
             raise ValueError(f"task {task!r} is unknown; choose one of {', '.join(TASKS)}")
@@ -297,18 +298,24 @@ class AceStepPipeline:
             raise ValueError(f"src_audio_path is only used by repaint, edit and extend, not {task!r}")
         if task in ("repaint", "edit", "extend") and src_audio_path is None:
             raise ValueError(f"task {task!r} needs src_audio_path (the song to {task})")
-        if task == "audio2audio" and ref_audio_input is None:
-            raise ValueError("audio2audio needs ref_audio_input (the reference song)")
+        if task == "audio2audio" and _no_audio(ref_audio_input):
+            raise ValueError("task 'audio2audio' needs ref_audio_input (the reference song): give an audio file "
+                             "path or waveform, or use another task")
+        parse_seeds(manual_seeds, "manual_seeds")  # a bad seed string fails here, before any model loads
+        parse_seeds(retake_seeds, "retake_seeds")
         adapters = self._adapters(lora_name_or_path, lora_weight, loras)
 
         # 2. seeds (the random duration is drawn after them, from the first seed: reproducible)
         batch_size = check_number("batch_size", batch_size, 1, 64, integer=True)
-        _, actual_seeds = make_generators(batch_size, manual_seeds)
-        _, actual_retake = make_generators(batch_size, retake_seeds)
+        _, actual_seeds = make_generators(batch_size, manual_seeds, name="manual_seeds")
+        _, actual_retake = make_generators(batch_size, retake_seeds, name="retake_seeds")
 
-        # 3. text and lyrics
-        prompt_cond = self.encode_prompt(prompt, erg=settings.use_erg_tag)
+        # 3. lyrics (cheap, and refused when too long before any model loads), then text
         lyric_tokens = self.encode_lyrics(lyrics)
+        target_lyric_tokens = None
+        if task == "edit":
+            target_lyric_tokens = self.encode_lyrics(lyrics if edit_target_lyrics is None else edit_target_lyrics)
+        prompt_cond = self.encode_prompt(prompt, erg=settings.use_erg_tag)
         target_prompt = None
         if task == "edit":
             target_prompt = self.encode_prompt(prompt if edit_target_prompt is None else edit_target_prompt, erg=False)
@@ -329,9 +336,7 @@ class AceStepPipeline:
         # 5. the task
         frames = frames_for_duration(audio_duration)
         if task == "edit":
-            target_lyrics = lyrics if edit_target_lyrics is None else edit_target_lyrics
-            job = FlowEdit(src_latents, target_prompt, self.encode_lyrics(target_lyrics), edit_n_min, edit_n_max,
-                           edit_n_avg)
+            job = FlowEdit(src_latents, target_prompt, target_lyric_tokens, edit_n_min, edit_n_max, edit_n_avg)
         elif task == "audio2audio":
             job = Audio2Audio(ref_latents, ref_audio_strength)
         elif task in ("repaint", "extend"):
@@ -408,6 +413,19 @@ def check_latents(latents) -> torch.Tensor:
     if latents.shape[-1] < 1:
         raise ValueError("latents have 0 frames")
     return latents
+
+
+def _no_audio(value) -> bool:
+    """None or a blank path: what a UI sends when no file was chosen."""
+    return value is None or (isinstance(value, (str, Path)) and str(value).strip() in ("", "."))
+
+
+def check_reference(ref_audio_input) -> None:
+    """audio2audio_enable=True without a reference is an error (the original silently ran text2music)."""
+    if _no_audio(ref_audio_input):
+        raise ValueError(
+            f"audio2audio_enable=True needs ref_audio_input (the reference song), got {ref_audio_input!r}: give an "
+            "audio file path or waveform, or set audio2audio_enable=False for text2music")
 
 
 def _path_or_none(value) -> str | None:

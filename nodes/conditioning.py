@@ -145,7 +145,10 @@ class LyricsEncode(io.ComfyNode):
         if language not in LANGUAGE_CHOICES:
             raise AceStepInputError(f"language {language!r} is unknown; choose one of {', '.join(LANGUAGE_CHOICES)}.")
         lang = None if language == "auto" else language
-        tokens = model.pipe.encode_lyrics(lyrics, language=lang)
+        try:
+            tokens = model.pipe.encode_lyrics(lyrics, language=lang)  # refuses lyrics over MAX_LYRIC_TOKENS
+        except ValueError as e:
+            raise AceStepInputError(f"lyrics: {e}") from None
         if lyrics == "":
             report = "(no lyrics: instrumental)"
         else:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -101,3 +102,45 @@ def test_no_network_says_so(tmp_path):
                           timeout=300)
     assert proc.returncode == 2
     assert "cannot download the model ACE-Step/ACE-Step-v1-3.5B" in proc.stderr
+
+
+def _cli(*args: str, tmp_path) -> subprocess.CompletedProcess:
+    """The real entry point in a fresh process, offline (nothing here may need the network)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path)}
+    return subprocess.run([sys.executable, "-m", "acestep_core", *args], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=tmp_path)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("seed", ["abc", "1.5"])
+def test_a_seed_that_is_no_number_is_a_one_line_error(tmp_path, seed):
+    line = _one_line_error(_cli("--prompt", "pop", "--seed", seed, "--duration", "1", tmp_path=tmp_path))
+    assert f"--seed: '{seed}' is not a seed" in line and "'1, 2, 3'" in line and "omit --seed" in line
+    assert not list(tmp_path.glob("**/*.wav"))
+
+
+def test_audio2audio_without_reference_in_params_is_a_one_line_error(tiny_ckpt, lyric_vocab, tmp_path):
+    record = {"prompt": "pop", "lyrics": "", "audio_duration": 1.0, "infer_step": 2, "actual_seeds": [1],
+              "audio2audio_enable": True, "ref_audio_strength": 0.5, "ref_audio_input": None}
+    params = tmp_path / "a2a_input_params.json"
+    params.write_text(json.dumps(record))
+    line = _one_line_error(_cli("--params", str(params), "--checkpoint", str(tiny_ckpt), "--lyric-vocab",
+                                str(lyric_vocab), "--out", str(tmp_path / "x.wav"), tmp_path=tmp_path))
+    assert "audio2audio_enable=True needs ref_audio_input" in line and "audio2audio_enable=False" in line
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_lyrics_over_the_token_limit_are_a_one_line_error(tiny_ckpt, lyric_vocab, tmp_path):
+    lyrics = tmp_path / "long.txt"
+    lyrics.write_text("\n".join(["la la la, we sing tonight"] * 250), encoding="utf-8")  # 4251 tokens
+    line = _one_line_error(_cli("--prompt", "pop", "--lyrics-file", str(lyrics), "--duration", "1", "--steps", "2",
+                                "--checkpoint", str(tiny_ckpt), "--lyric-vocab", str(lyric_vocab),
+                                "--out", str(tmp_path / "x.wav"), tmp_path=tmp_path))
+    assert "lyrics are 4251 tokens long" in line and "limit of 4096" in line

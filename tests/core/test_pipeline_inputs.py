@@ -9,12 +9,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from acestep_core import AceStepPipeline, Extend, Repaint, SamplerSettings, Text2Music
+from acestep_core import MAX_LYRIC_TOKENS, AceStepPipeline, Extend, LyricTokens, Repaint, SamplerSettings, Text2Music
 from golden_utils import GOLDEN
 
 BASE = dict(prompt="pop", lyrics="[verse]\nla la", audio_duration=1.0, infer_step=2, manual_seeds=[3],
             retake_seeds=[4])
 SRC = str(GOLDEN / "inputs" / "src_sines_44k.wav")
+LINE = "la la la, we sing tonight"  # 17 lyric tokens with its closing [SPACE]
+TOO_LONG = "\n".join([LINE] * 250)  # 1 + 250 * 17 = 4251 tokens
+TOO_LONG_MESSAGE = rf"lyrics are 4251 tokens long, more than the lyric encoder's limit of {MAX_LYRIC_TOKENS}"
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +41,18 @@ def pipe(tiny_ckpt, lyric_vocab):
     ({"oss_steps": "16, x, 30"}, "oss_steps"),
     ({"oss_steps": "10,20", "scheduler_type": "heun"}, "oss_steps cannot be used with the heun scheduler"),
     ({"manual_seeds": "1,2,"}, "seed"),
+    ({"manual_seeds": "abc"}, "manual_seeds: 'abc' is not a seed: write one whole number"),
+    ({"retake_seeds": "abc"}, "retake_seeds: 'abc' is not a seed"),
+    ({"manual_seeds": "1.5", "task": "retake"}, "manual_seeds: '1.5' is not a seed"),
     ({"retake_variance": 1.5, "task": "retake"}, r"retake_variance = 1.5 is out of range"),
     ({"task": "repaint"}, "needs src_audio_path"),
     ({"task": "retake", "src_audio_path": SRC}, "src_audio_path is only used by"),
     ({"task": "audio2audio"}, "needs ref_audio_input"),
+    ({"audio2audio_enable": True}, r"audio2audio_enable=True needs ref_audio_input \(the reference song\), got None"),
+    ({"audio2audio_enable": True, "ref_audio_input": ""}, "audio2audio_enable=True needs ref_audio_input"),
+    ({"task": "audio2audio", "ref_audio_input": " "}, "needs ref_audio_input"),
+    ({"lyrics": TOO_LONG}, TOO_LONG_MESSAGE),
+    ({"task": "edit", "src_audio_path": SRC, "edit_target_lyrics": TOO_LONG}, TOO_LONG_MESSAGE),
     ({"task": "repaint", "src_audio_path": "/no/such/file.wav"}, "no/such/file.wav"),
     ({"task": "repaint", "src_audio_path": SRC, "repaint_start": 1.0, "repaint_end": 1.0}, "is empty"),
     ({"task": "repaint", "src_audio_path": SRC, "repaint_start": 5.0, "repaint_end": 6.0}, "past the end"),
@@ -54,6 +65,46 @@ def test_bad_input_is_a_clear_error(pipe, tmp_path, kwargs, message):
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         pipe(**{**BASE, **kwargs}, save_path=str(tmp_path))
     assert not list(tmp_path.iterdir()), "nothing may be written on a failed call"
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"manual_seeds": "abc"}, {"audio2audio_enable": True}, {"lyrics": TOO_LONG}])
+def test_bad_seeds_reference_and_long_lyrics_fail_before_any_model_loads(tiny_ckpt, lyric_vocab, kwargs):
+    """The checks run first: no network is loaded, let alone the lyric encoder asked for gigabytes."""
+    fresh = AceStepPipeline.from_pretrained(tiny_ckpt, lyric_vocab=lyric_vocab)
+    with pytest.raises(ValueError):
+        fresh(**{**BASE, **kwargs}, write_files=False)
+    assert not {"text", "transformer", "dcae"} & set(fresh._models)
+
+
+def test_valid_seed_forms_are_unchanged(pipe):
+    """Only strings that are no number are refused; every form the original takes works as before."""
+    def used(**kw) -> tuple[list[int], list[int]]:
+        params = pipe(**{**BASE, "infer_step": 1, **kw}, write_files=False).params
+        return params["actual_seeds"], params["retake_seeds"]
+
+    assert used(manual_seeds="11, 22", batch_size=2)[0] == [11, 22]
+    assert used(manual_seeds="42", retake_seeds=[5, 6], batch_size=2) == ([42, 42], [5, 6])
+    assert used(manual_seeds=7, retake_seeds=8) == ([7], [8])
+    # "", None and the integers upstream does not parse ("42 ", "-5") still draw random seeds, in order
+    torch.manual_seed(0)
+    drawn = used(manual_seeds="", retake_seeds=None)
+    torch.manual_seed(0)
+    assert used(manual_seeds="42 ", retake_seeds="-5") == drawn
+
+
+def test_lyric_token_limit_is_exact(pipe):
+    """MAX_LYRIC_TOKENS is the original's training cut (4096): that many tokens pass, one more does not."""
+    assert MAX_LYRIC_TOKENS == 4096
+    assert LyricTokens.from_lists([2] * MAX_LYRIC_TOKENS, [1] * MAX_LYRIC_TOKENS).ids.shape == (1, 4096)
+    with pytest.raises(ValueError, match="lyrics are 4097 tokens long.*limit of 4096"):
+        LyricTokens.from_lists([2] * 4097, [1] * 4097)
+    with pytest.raises(ValueError, match="4097 tokens"):  # built by hand for sample(): refused as well
+        LyricTokens(torch.zeros(1, 4097, dtype=torch.long), torch.ones(1, 4097, dtype=torch.long))
+    fits = "\n".join([LINE] * 240)  # 1 + 240 * 17 = 4081 tokens
+    assert pipe.encode_lyrics(fits).ids.shape == (1, 4081)
+    with pytest.raises(ValueError, match=TOO_LONG_MESSAGE):
+        pipe.encode_lyrics(TOO_LONG)
 
 
 def test_lora_that_does_not_fit(pipe, tmp_path):

@@ -41,7 +41,8 @@ def test_golden_noise_bit_exact(golden, golden_index, name, batch, seeds, key):
         ("42 ", None),
         ("-5", None),
         ("", None),
-        ("abc", None),
+        ("   ", None),
+        (" 7", None),
         (42, 42),
         ([3, 4], [3, 4]),
         ([], None),
@@ -60,6 +61,17 @@ def test_parse_seeds_upstream_crashes_become_value_errors(seeds, bad):
     with pytest.raises(ValueError) as err:
         parse_seeds(seeds)
     assert bad in str(err.value)
+
+
+@pytest.mark.parametrize("seeds", ["abc", "1.5", "42abc", "seed 7", "0x10"])
+def test_a_seed_string_that_is_no_number_is_an_error(seeds):
+    """Upstream silently draws a random seed for these; we refuse them, naming the parameter."""
+    with pytest.raises(ValueError, match=rf"^manual_seeds: '{seeds}' is not a seed: write one whole number"):
+        parse_seeds(seeds, "manual_seeds")
+    with pytest.raises(ValueError, match=rf"^retake_seeds: '{seeds}' is not a seed"):
+        make_generators(2, seeds, name="retake_seeds")
+    with pytest.raises(ValueError, match=rf"^'{seeds}' is not a seed"):
+        parse_seeds(seeds)  # no name given: the message starts with the value
 
 
 def test_random_seeds_come_from_global_rng_in_order():
