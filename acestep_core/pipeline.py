@@ -24,17 +24,18 @@ from torch import nn
 
 from .audio.geometry import OUTPUT_SAMPLE_RATE, frames_for_duration
 from .checkpoint import CheckpointSource, resolve_checkpoint
+from .branches import BranchEvaluator
 from .conditioning import LyricTokens, PromptConditioning, build_contexts
 from .loading import load_music_dcae, load_text_encoder, load_transformer, resolve_dtype
 from .lora import LoraAdapter, applied_loras, load_lora
 from .sampling.denoiser import GuidedDenoiser
-from .sampling.loop import run_denoising_loop
+from .sampling.loop import StepCallback, run_denoising_loop
 from .sampling.noise import make_generators, parse_seeds
 from .sampling.samplers import make_stepper
 from .settings import SamplerSettings, check_number
 from .tasks.audio2audio import Audio2Audio
 from .tasks.flow_edit import FlowEdit, run_flow_edit
-from .tasks.plan import Draws, StepCallback, check_frames, seconds_to_frame
+from .tasks.plan import Draws, check_frames, seconds_to_frame
 from .tasks.repaint import Extend, Repaint
 from .tasks.text2music import Retake, Text2Music
 
@@ -244,11 +245,14 @@ class AceStepPipeline:
                 contexts = build_contexts(
                     transformer, prompt, lyrics, batch_size=batch_size, use_erg_tag=settings.use_erg_tag,
                     use_erg_lyric=settings.use_erg_lyric, with_null=True, with_no_lyric=settings.double_condition)
-                denoiser = GuidedDenoiser(transformer, contexts, settings, plan.schedule.num_steps, plan.frames,
-                                          batch_size, batch_passes=self.batch_guidance,
-                                          cache_interval=self.guidance_cache_interval)
-                stepper = make_stepper(settings.scheduler_type, plan.schedule, settings.omega_scale, main[0])
-                latents = run_denoising_loop(plan, denoiser, stepper, callback)
+                branches = BranchEvaluator(transformer, contexts, frames=plan.frames, batch_size=batch_size,
+                                           erg_diffusion=settings.use_erg_diffusion, batched=self.batch_guidance)
+                denoiser = GuidedDenoiser(branches, settings, plan.schedule.num_steps,
+                                          cache_interval=self.guidance_cache_interval,
+                                          on_guidance_end=branches.release_stacked)
+                stepper = plan.stepper or make_stepper(settings.scheduler_type, plan.schedule, settings.omega_scale,
+                                                       main[0])
+                latents = run_denoising_loop(plan.schedule.timesteps, plan.latents, denoiser, stepper, callback)
         return SampleResult(latents, main_seeds, retake_used)
 
     # ------------------------------------------------------------------ the one-call API

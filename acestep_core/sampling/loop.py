@@ -1,38 +1,38 @@
-"""The one denoising loop shared by text2music, retake, repaint, extend and audio2audio (spec §9.2)."""
+"""The one denoising loop shared by text2music, retake, repaint, extend and audio2audio (spec §9.2).
+
+It knows no model and no task: a denoiser gives the velocity, a stepper moves the latent. Plain
+sampling uses the scheduler's `Stepper`; repaint/extend bring their masked stepper (tasks/repaint.py).
+"""
 from __future__ import annotations
+
+from typing import Callable, Protocol
 
 import torch
 
-from ..tasks.plan import LoopPlan, StepCallback
-from .denoiser import GuidedDenoiser
-from .samplers import Stepper
+StepCallback = Callable[[int, int, torch.Tensor], None]
+"""callback(step, total, latents) after each step; raising from it stops the generation."""
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+"""denoiser(x, t, i) → the (guided) velocity at step i."""
+
+
+class LoopStepper(Protocol):
+    def start(self, x: torch.Tensor, timesteps: torch.Tensor) -> tuple[int, torch.Tensor]:
+        """The first step to run and the latent it starts from (earlier steps are skipped)."""
+
+    def advance(self, v: torch.Tensor, x: torch.Tensor, i: int) -> torch.Tensor:
+        """The latent after step i, given the velocity v at it."""
 
 
 @torch.no_grad()
-def run_denoising_loop(plan: LoopPlan, denoiser: GuidedDenoiser, stepper: Stepper,
+def run_denoising_loop(timesteps: torch.Tensor, latents: torch.Tensor, denoiser: Denoiser, stepper: LoopStepper,
                        callback: StepCallback | None = None) -> torch.Tensor:
-    """Iterate the schedule; repaint/extend use upstream's masked plain-Euler update instead of the stepper."""
-    timesteps = plan.schedule.timesteps
+    """Iterate the schedule from the stepper's first step; the callback sees every step that ran."""
     total = len(timesteps)
-    x = plan.latents
-    m = plan.masked
-    dtype = x.dtype
-    for i, t in enumerate(timesteps):
-        if m is not None:
-            if i < m.n_min:
-                continue
-            if i == m.n_min:
-                tau = t / 1000
-                # Literally upstream's sum (spec §9.4): z_edit + ((1−τ)·x_src + τ·z0) − x_src.
-                x = m.x_src.clone() + ((1 - tau) * m.x_src + tau * m.z0) - m.x_src
-        v = denoiser(x, t, i)
-        if m is not None:
-            tau = t / 1000
-            tau_next = timesteps[i + 1] / 1000 if i + 1 < total else torch.zeros_like(tau)
-            x = (x.to(torch.float32) + (tau_next - tau) * v).to(dtype)
-            x = torch.where(m.mask == 1.0, x, (1 - tau_next) * m.x_src + tau_next * m.z0)
-        else:
-            x = stepper.step(v, x)
+    first, x = stepper.start(latents, timesteps)
+    for i in range(first, total):
+        v = denoiser(x, timesteps[i], i)
+        x = stepper.advance(v, x, i)
         if callback is not None:
             callback(i + 1, total, x)
     return x

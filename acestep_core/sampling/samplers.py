@@ -166,6 +166,13 @@ class Stepper:
         self.index = k + 1
         return out
 
+    # The sampling loop's stepper protocol (sampling.loop.LoopStepper): every step runs, in order.
+    def start(self, x: torch.Tensor, timesteps: torch.Tensor) -> tuple[int, torch.Tensor]:
+        return 0, x
+
+    def advance(self, v: torch.Tensor, x: torch.Tensor, i: int) -> torch.Tensor:
+        return self.step(v, x)
+
 
 def make_stepper(
     kind: str,

@@ -15,7 +15,8 @@ from ..sampling.guidance import MomentumBuffer, apg, cfg_enabled
 from ..sampling.noise import randn_tensor
 from ..sampling.schedules import flow_match_schedule
 from ..settings import SamplerSettings, check_number
-from .plan import Draws, StepCallback, check_frames
+from ..sampling.loop import StepCallback
+from .plan import Draws, check_frames
 
 
 @dataclass

@@ -1,19 +1,17 @@
 """What a task hands to the shared sampling loop (style guide §6: tasks add inputs, not loops).
 
 text2music, retake, repaint, extend and audio2audio all run `sampling.loop.run_denoising_loop`
-on a `LoopPlan`; only flow-edit, a different ODE, has its own loop.
+on a `LoopPlan`; repaint/extend bring their own masked stepper. Only flow-edit, a different ODE,
+has its own loop.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
+from ..sampling.loop import LoopStepper
 from ..sampling.schedules import Schedule
-
-StepCallback = Callable[[int, int, torch.Tensor], None]
-"""callback(step, total, latents) after each step; raising from it stops the generation."""
 
 MAX_FRAMES = int(240 * 44100 / 512 / 8)  # 2583 frames = 240 s, the longest the model was trained on
 
@@ -29,22 +27,12 @@ class Draws:
 
 
 @dataclass
-class MaskedPlan:
-    """Repaint/extend state (spec §9.4–9.5): regenerate where mask == 1, follow the source elsewhere."""
-
-    x_src: torch.Tensor
-    z0: torch.Tensor
-    mask: torch.Tensor
-    n_min: int
-
-
-@dataclass
 class LoopPlan:
-    """The schedule, the starting latent and (repaint/extend) the masked-update state."""
+    """The schedule, the starting latent and, for masked tasks, their own stepper."""
 
     schedule: Schedule
     latents: torch.Tensor
-    masked: MaskedPlan | None = None
+    stepper: LoopStepper | None = None  # None: the scheduler's (sampling.samplers.make_stepper)
     info: dict = field(default_factory=dict)
 
     @property

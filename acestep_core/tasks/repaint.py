@@ -12,7 +12,7 @@ import torch
 
 from ..sampling.noise import randn_tensor
 from ..settings import SamplerSettings
-from .plan import MAX_FRAMES, Draws, LoopPlan, MaskedPlan, check_frames, seconds_to_frame
+from .plan import MAX_FRAMES, Draws, LoopPlan, check_frames, seconds_to_frame
 from .text2music import base_schedule, initial_noise, retake_theta
 
 
@@ -25,6 +25,36 @@ def _check_variance(variance: float) -> float:
 def _n_min(infer_steps: int, variance: float) -> int:
     """First step that runs: int(steps·(1 − variance)) with steps = infer_step or max(oss) (§9.4)."""
     return int(infer_steps * (1 - variance))
+
+
+@dataclass
+class MaskedStepper:
+    """Upstream's masked plain-Euler update (spec §9.4–9.5), the stepper repaint and extend bring.
+
+    Steps before `n_min` are skipped; at `n_min` the latent restarts from the source's noisy path.
+    Each step is a plain Euler step (no omega, whatever the scheduler) inside the mask, and the
+    source's noisy path at the next time outside it, so the unmasked frames end equal to the source.
+    """
+
+    x_src: torch.Tensor
+    z0: torch.Tensor
+    mask: torch.Tensor
+    n_min: int
+
+    def start(self, x: torch.Tensor, timesteps: torch.Tensor) -> tuple[int, torch.Tensor]:
+        self._timesteps, self._dtype = timesteps, x.dtype
+        if self.n_min >= len(timesteps):
+            return self.n_min, x
+        tau = timesteps[self.n_min] / 1000
+        # Literally upstream's sum (spec §9.4): z_edit + ((1−τ)·x_src + τ·z0) − x_src.
+        return self.n_min, self.x_src.clone() + ((1 - tau) * self.x_src + tau * self.z0) - self.x_src
+
+    def advance(self, v: torch.Tensor, x: torch.Tensor, i: int) -> torch.Tensor:
+        ts = self._timesteps
+        tau = ts[i] / 1000
+        tau_next = ts[i + 1] / 1000 if i + 1 < len(ts) else torch.zeros_like(tau)
+        x = (x.to(torch.float32) + (tau_next - tau) * v).to(self._dtype)
+        return torch.where(self.mask == 1.0, x, (1 - tau_next) * self.x_src + tau_next * self.z0)
 
 
 @dataclass
@@ -70,7 +100,7 @@ class Repaint:
         mask = torch.zeros((batch_size, 8, 16, total), device=device, dtype=dtype)
         mask[..., s:e] = 1.0
         z0 = torch.where(mask == 1.0, torch.cos(theta) * x + torch.sin(theta) * xr, x)
-        return LoopPlan(schedule, x, MaskedPlan(src, z0, mask, _n_min(infer_steps, variance)),
+        return LoopPlan(schedule, x, MaskedStepper(src, z0, mask, _n_min(infer_steps, variance)),
                         info={"frames": (s, e)})
 
 
@@ -140,5 +170,5 @@ class Extend:
             parts.append(xr[..., -right:])
         z0 = torch.cat(parts, dim=-1)
         # Upstream's starting latent here is the concatenated noise itself (target_latents = z0).
-        return LoopPlan(schedule, z0, MaskedPlan(gt, z0, mask, _n_min(infer_steps, variance)),
+        return LoopPlan(schedule, z0, MaskedStepper(gt, z0, mask, _n_min(infer_steps, variance)),
                         info={"left": left, "right": right})

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from acestep_core import AceStepPipeline, SamplerSettings, Text2Music
+from acestep_core.branches import BranchEvaluator
 from acestep_core.conditioning import build_contexts
 from acestep_core.sampling.denoiser import GuidedDenoiser
 from acestep_core.sampling.guidance import cfg
@@ -65,15 +66,17 @@ def test_cached_step_reuses_the_last_guidance_difference(pipe, conditions):
     gen = torch.Generator().manual_seed(0)
     x0, x1 = torch.randn(2, 1, 8, 16, FRAMES, generator=gen)
     t0, t1 = torch.tensor(900.0), torch.tensor(600.0)
-    cached = GuidedDenoiser(tr, contexts, settings, 4, FRAMES, 1, cache_interval=2)
+    branches = BranchEvaluator(tr, contexts, frames=FRAMES, batch_size=1, erg_diffusion=False)
+    cached = GuidedDenoiser(branches, settings, 4, cache_interval=2)
     cached(x0, t0, 0)
     got = cached(x1, t1, 1)
-    plain = GuidedDenoiser(tr, contexts, settings, 4, FRAMES, 1)
-    delta = plain.decode(x0, t0, "cond") - plain.decode(x0, t0, "null")
-    v_c1 = plain.decode(x1, t1, "cond")
+    plain = BranchEvaluator(tr, contexts, frames=FRAMES, batch_size=1, erg_diffusion=False)
+    v_c0, v_u0 = plain(x0, t0, ("cond", "null"))
+    delta = v_c0 - v_u0
+    (v_c1,) = plain(x1, t1, ("cond",))
     assert torch.allclose(got, cfg(v_c1, v_c1 - delta, settings.guidance_scale), rtol=0, atol=1e-6)
     # ... and it differs from the exact step, which runs the unconditional pass again
-    assert not torch.allclose(got, cfg(v_c1, plain.decode(x1, t1, "null"), settings.guidance_scale), atol=1e-4)
+    assert not torch.allclose(got, cfg(v_c1, plain(x1, t1, ("null",))[0], settings.guidance_scale), atol=1e-4)
 
 
 def test_double_condition_caches_both_differences(pipe, conditions, monkeypatch):
