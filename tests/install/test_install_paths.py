@@ -217,7 +217,8 @@ def test_install_path(case: str, tmp_path: Path, tiny_ckpt: Path):
         decoy.mkdir(parents=True)
         (decoy / "__init__.py").write_text(DECOY)
         env["PYTHONPATH"] = str(decoy.parent)
-        probe = subprocess.run([sys.executable, "-c", "import acestep_core"], env=env, capture_output=True, text=True)
+        probe = subprocess.run([sys.executable, "-c", "import acestep_core"], cwd=COMFY_DIR, env=env,
+                               capture_output=True, text=True)
         assert "DECOY" in probe.stderr, "the stale acestep_core is not importable: this case would prove nothing"
     # The pack may not rely on being importable by name from anywhere (cwd, sys.path, site-packages).
     bare = subprocess.run([sys.executable, *spec.python_flags, "-c",
