@@ -13,45 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-# Keys of an original input_params.json that map to __call__ keywords, with the UI's defaults for
-# keys older files lack (spec §11.3).
-PARAM_DEFAULTS = {
-    "guidance_scale_text": 0.0, "guidance_scale_lyric": 0.0, "audio2audio_enable": False,
-    "ref_audio_strength": 0.5, "ref_audio_input": None, "lora_name_or_path": "none", "lora_weight": 1.0,
-    "format": "wav", "task": "text2music",
-}
-CALL_KEYS = (
-    "format", "audio_duration", "prompt", "lyrics", "infer_step", "guidance_scale", "scheduler_type", "cfg_type",
-    "omega_scale", "guidance_interval", "guidance_interval_decay", "min_guidance_scale", "use_erg_tag",
-    "use_erg_lyric", "use_erg_diffusion", "oss_steps", "guidance_scale_text", "guidance_scale_lyric",
-    "audio2audio_enable", "ref_audio_strength", "ref_audio_input", "lora_name_or_path", "lora_weight",
-    "retake_variance", "task", "repaint_start", "repaint_end", "src_audio_path", "edit_target_prompt",
-    "edit_target_lyrics", "edit_n_min", "edit_n_max", "edit_n_avg",
-)
-
-
-def call_from_input_params(record: dict) -> dict:
-    """__call__ keywords that regenerate an original output: its settings and its actual seeds."""
-    call = {k: record[k] for k in CALL_KEYS if k in record}
-    for k, v in PARAM_DEFAULTS.items():
-        call.setdefault(k, v)
-    if "prompt" not in call or "lyrics" not in call:
-        raise ValueError("input_params.json lacks 'prompt' or 'lyrics'; is it an ACE-Step input_params file?")
-    oss = call.get("oss_steps")
-    if isinstance(oss, list):
-        call["oss_steps"] = ", ".join(str(int(s)) for s in oss) if oss else None
-    seeds = record.get("actual_seeds")
-    if seeds:
-        call["manual_seeds"] = list(seeds)
-        call["batch_size"] = len(seeds)
-    if record.get("retake_seeds"):
-        call["retake_seeds"] = list(record["retake_seeds"])
-    if call.get("task") == "edit":
-        # The record stores the edit *target* as prompt/lyrics (spec §11.3); the source is not recoverable.
-        call["edit_target_prompt"] = record.get("edit_target_prompt") or call["prompt"]
-        call["edit_target_lyrics"] = record.get("edit_target_lyrics") or call["lyrics"]
-    return call
-
+from .record import CACHE_KEY, call_kwargs, from_record
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="acestep-v1", description="ACE-Step v1: tags + lyrics → a song.")
@@ -128,16 +90,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from .checkpoint import CheckpointError
     from .pipeline import AceStepPipeline
+    from .settings import SamplingPolicy
 
     guidance_cache = 1
     if args.params:
         try:
-            record = json.loads(args.params.read_text(encoding="utf-8"))
-            call = call_from_input_params(record)
+            call = call_kwargs(from_record(json.loads(args.params.read_text(encoding="utf-8"))))
         except (OSError, ValueError) as e:
             print(f"error: cannot use {args.params}: {e}", file=sys.stderr)
             return 2
-        guidance_cache = record.get("guidance_cache_interval", 1)  # our own key: a song made with step caching
+        guidance_cache = call.pop(CACHE_KEY)  # our own key: a song made with step caching
     else:
         if args.prompt is None:
             print("error: give --prompt (tags) or --params (an input_params.json)", file=sys.stderr)
@@ -160,13 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     call["save_path"] = args.out
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
+        policy = SamplingPolicy(batch_guidance=args.batch_guidance, guidance_cache_interval=guidance_cache)
         pipe = AceStepPipeline.from_pretrained(args.checkpoint, dtype=args.dtype, device=device,
                                                lyric_vocab=args.lyric_vocab, cpu_offload=args.cpu_offload,
-                                               overlapped_decode=args.overlapped_decode, low_memory=args.low_memory,
-                                               batch_guidance=args.batch_guidance,
-                                               guidance_cache_interval=guidance_cache,
-                                               cache_dir=args.cache_dir)
-        out = pipe(**call, callback=_progress("sampling"))
+                                               low_memory=args.low_memory, cache_dir=args.cache_dir)
+        out = pipe(**call, callback=_progress("sampling"), policy=policy,
+                   decode_mode="overlapped" if args.overlapped_decode else "plain")
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -22,9 +22,10 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from .audio.geometry import OUTPUT_SAMPLE_RATE, frames_for_duration
-from .checkpoint import CheckpointSource, resolve_checkpoint
+from .audio.geometry import MAX_DURATION, OUTPUT_SAMPLE_RATE, check_frames, frames_for_duration
+from .checkpoint import resolve_checkpoint
 from .branches import BranchEvaluator
+from .components import Lazy, is_loaded, resolve
 from .conditioning import LyricTokens, PromptConditioning, build_contexts
 from .loading import load_music_dcae, load_text_encoder, load_transformer, resolve_dtype
 from .lora import LoraAdapter, applied_loras, load_lora
@@ -32,10 +33,11 @@ from .sampling.denoiser import GuidedDenoiser
 from .sampling.loop import StepCallback, run_denoising_loop
 from .sampling.noise import make_generators, parse_seeds
 from .sampling.samplers import make_stepper
-from .settings import SamplerSettings, check_number
+from .record import CALL_KEYS, to_record
+from .settings import SamplerSettings, SamplingPolicy, check_number
 from .tasks.audio2audio import Audio2Audio
 from .tasks.flow_edit import FlowEdit, run_flow_edit
-from .tasks.plan import Draws, check_frames, seconds_to_frame
+from .tasks.plan import Draws
 from .tasks.repaint import Extend, Repaint
 from .tasks.text2music import Retake, Text2Music
 
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 
 TASKS = ("text2music", "retake", "repaint", "extend", "edit", "audio2audio")
 FORMATS = ("wav", "flac", "ogg", "mp3")
-MAX_DURATION = 240.0
 
 
 @dataclass
@@ -68,80 +69,104 @@ class GenerationOutput:
 
 
 class AceStepPipeline:
-    """ACE-Step v1 text/lyrics → music, with every task of the original."""
+    """ACE-Step v1 text/lyrics → music, with every task of the original.
 
-    def __init__(self, source: CheckpointSource, *, dtype: str | torch.dtype = "float32",
-                 device: str | torch.device = "cpu", lyric_vocab: str | Path | None = None,
-                 cpu_offload: bool = False, overlapped_decode: bool = False, low_memory: bool = False,
-                 batch_guidance: bool = False, guidance_cache_interval: int = 1):
-        self.source = source
-        # guidance_cache_interval (opt-in step caching, 1 = off): the unconditional passes run on every
-        # k-th guided step only, the others reuse their last difference to the conditional pass.
-        self.guidance_cache_interval = check_number("guidance_cache_interval", guidance_cache_interval, 1, 100,
-                                                    integer=True)
-        # batch_guidance (opt-in): the guided passes of a step as one batched DiT call; faster, not
-        # bit-identical to the original (GEMMs of another size round differently).
-        self.batch_guidance = batch_guidance
-        # low_memory: free each model once its stage is done, so the peak is one model, not all
-        # (text encoder → DiT → decoder); costs reloading them on the next call.
-        self.low_memory = low_memory
+    Built from its four components, each ready-made or a `components.Lazy` builder (what
+    `from_pretrained` passes, so each network loads when a stage first needs it):
+
+        AceStepPipeline(text_encoder, transformer, codec, lyric_tokenizer, dtype=..., device=...)
+
+    The constructor's switches are about where the components live (`cpu_offload`: on the CPU
+    between stages; `low_memory`: built for their stage and dropped after it). How to compute a
+    generation is chosen per call (`sample(..., policy=SamplingPolicy(...))`,
+    `decode_latents(..., mode=...)`).
+    """
+
+    def __init__(self, text_encoder=None, transformer=None, codec=None, lyric_tokenizer=None, *,
+                 dtype: str | torch.dtype | None = None, device: str | torch.device = "cpu",
+                 cpu_offload: bool = False, low_memory: bool = False):
+        self._parts: dict[str, Any] = {"text": text_encoder, "transformer": transformer, "dcae": codec,
+                                       "lyrics": lyric_tokenizer}
+        if dtype is None:
+            dtype = _module_dtype(transformer) or torch.float32
         self.dtype = resolve_dtype(dtype)
         self.device = torch.device(device)
-        self.lyric_vocab = lyric_vocab
         self.cpu_offload = cpu_offload
-        self.overlapped_decode = overlapped_decode
-        self._models: dict[str, Any] = {}
+        self.low_memory = low_memory
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | Path | None = None, *, dtype: str | torch.dtype = "float32",
                         device: str | torch.device = "cpu", lyric_vocab: str | Path | None = None,
-                        cpu_offload: bool = False, overlapped_decode: bool = False, low_memory: bool = False,
-                        batch_guidance: bool = False, guidance_cache_interval: int = 1,
+                        cpu_offload: bool = False, low_memory: bool = False,
                         cache_dir: str | Path | None = None, download: bool = True) -> "AceStepPipeline":
         """A local folder / all-in-one file, or a Hugging Face repo id downloaded on first use."""
         source = resolve_checkpoint(path_or_repo_id, download=download, cache_dir=cache_dir)
-        return cls(source, dtype=dtype, device=device, lyric_vocab=lyric_vocab, cpu_offload=cpu_offload,
-                   overlapped_decode=overlapped_decode, low_memory=low_memory, batch_guidance=batch_guidance,
-                   guidance_cache_interval=guidance_cache_interval)
+        dt = resolve_dtype(dtype)
+        load_device = torch.device("cpu") if cpu_offload else torch.device(device)
 
-    # ------------------------------------------------------------------ models (lazy, one part each)
+        def tokenizer():
+            from .lyrics import LyricTokenizer, locate_vocab
+
+            return LyricTokenizer(locate_vocab(lyric_vocab))
+
+        return cls(Lazy(lambda: load_text_encoder(source, dtype=dt, device=load_device)),
+                   Lazy(lambda: load_transformer(source["transformer"], dtype=dt, device=load_device)),
+                   Lazy(lambda: load_music_dcae(source, dtype=dt, device=load_device)),
+                   Lazy(tokenizer), dtype=dt, device=device, cpu_offload=cpu_offload, low_memory=low_memory)
+
+    # ------------------------------------------------------------------ components
     @property
-    def _load_device(self) -> torch.device:
-        return torch.device("cpu") if self.cpu_offload else self.device
+    def components(self) -> dict[str, Any]:
+        """The four components as given (builders unbuilt): `AceStepPipeline(**pipe.components, ...)`
+        makes another view of the same networks, e.g. on another device."""
+        p = self._parts
+        return {"text_encoder": p["text"], "transformer": p["transformer"], "codec": p["dcae"],
+                "lyric_tokenizer": p["lyrics"]}
+
+    def _part(self, name: str):
+        if self._parts[name] is None:
+            raise ValueError(f"this pipeline was built without its {name!r} component")
+        return resolve(self._parts[name])
 
     @property
-    def prompt_encoder(self):
-        if "text" not in self._models:
-            self._models["text"] = load_text_encoder(self.source, dtype=self.dtype, device=self._load_device)
-        return self._models["text"]
+    def text_encoder(self):
+        return self._part("text")
 
     @property
     def transformer(self) -> nn.Module:
-        if "transformer" not in self._models:
-            self._models["transformer"] = load_transformer(self.source["transformer"], dtype=self.dtype,
-                                                           device=self._load_device)
-        return self._models["transformer"]
+        return self._part("transformer")
 
     @property
-    def music_dcae(self) -> nn.Module:
-        if "dcae" not in self._models:
-            self._models["dcae"] = load_music_dcae(self.source, dtype=self.dtype, device=self._load_device)
-        return self._models["dcae"]
+    def codec(self) -> nn.Module:
+        """The MusicDCAE: mel DCAE + vocoder (audio ↔ latents)."""
+        return self._part("dcae")
 
     @property
     def lyric_tokenizer(self):
-        if "lyrics" not in self._models:
-            from .lyrics import LyricTokenizer, locate_vocab
+        return self._part("lyrics")
 
-            self._models["lyrics"] = LyricTokenizer(locate_vocab(self.lyric_vocab))
-        return self._models["lyrics"]
+    def check_prompt(self, prompt: PromptConditioning, what: str = "the prompt") -> None:
+        """Prompt states from another ACE-Step model have another width: say so, not a matmul error."""
+        expected = self.transformer.genre_embedder.in_features
+        got = int(prompt.text.hidden_states.shape[-1])
+        if got != expected:
+            raise ValueError(f"{what} were encoded by a different ACE-Step model (width {got}, this model expects "
+                             f"{expected}); encode them with the same model that samples.")
+
+    def loaded_parts(self) -> set[str]:
+        """Which of "text", "transformer", "dcae", "lyrics" are in memory now."""
+        return {name for name, part in self._parts.items() if is_loaded(part)}
 
     def unload(self, *parts: str) -> None:
-        """Drop loaded models ("text", "transformer", "dcae"; none named = all) to free their memory."""
+        """Drop built components ("text", "transformer", "dcae"; none named = all) to free their memory.
+
+        Only `Lazy` builders can be dropped (they are rebuilt on demand); ready-made ones stay.
+        """
         import gc
 
         for name in parts or ("text", "transformer", "dcae"):
-            self._models.pop(name, None)
+            if isinstance(self._parts.get(name), Lazy):
+                self._parts[name].release()
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -169,7 +194,7 @@ class AceStepPipeline:
         """UMT5 states of the tags, plus the ERG-tag weak states (cheap; the sampler decides their use)."""
         if not isinstance(prompt, str):
             raise ValueError(f"prompt must be a string of tags/description, got {type(prompt).__name__}")
-        enc = self.prompt_encoder
+        enc = self.text_encoder
         with self._on_device(enc.model):
             text = enc.encode(prompt)
             text_erg = enc.encode(prompt, erg=True) if erg else None
@@ -202,7 +227,7 @@ class AceStepPipeline:
             raise ValueError("the audio is empty (0 samples)")
         if not torch.isfinite(wave).all():
             raise ValueError("the audio contains NaN or infinite samples")
-        dcae = self.music_dcae
+        dcae = self.codec
         with self._on_device(dcae):
             x = wave[None].to(device=self.device, dtype=self.dtype)
             latents, _ = dcae.encode(x, int(sr))
@@ -217,7 +242,7 @@ class AceStepPipeline:
         before each layer (to stop within a second): what either raises aborts the decode.
         """
         check_latents(latents)
-        dcae = self.music_dcae
+        dcae = self.codec
         with self._on_device(dcae):
             wave = dcae.decode(latents.to(device=self.device, dtype=self.dtype), sample_rate, mode=mode,
                                on_chunk=on_chunk, on_layer=on_layer)
@@ -228,8 +253,12 @@ class AceStepPipeline:
     def sample(self, prompt: PromptConditioning, lyrics: LyricTokens, task, settings: SamplerSettings, *,
                batch_size: int = 1, manual_seeds=None, retake_seeds=None,
                loras: Sequence[tuple[LoraAdapter, float]] = (), callback: StepCallback | None = None,
-               rng: torch.Generator | None = None) -> SampleResult:
-        """Run one task (Text2Music, Retake, Repaint, Extend, Audio2Audio or FlowEdit) to latents."""
+               rng: torch.Generator | None = None, policy: SamplingPolicy | None = None) -> SampleResult:
+        """Run one task (Text2Music, Retake, Repaint, Extend, Audio2Audio or FlowEdit) to latents.
+
+        `policy`: opt-in speed switches for this call (default: none, the original's numbers).
+        """
+        policy = policy or SamplingPolicy()
         batch_size = check_number("batch_size", batch_size, 1, 64, integer=True)
         # Generators live on the pipeline device, as upstream's (CPU and CUDA streams differ, spec §10.2).
         main, main_seeds = make_generators(batch_size, manual_seeds, self.device, rng, name="manual_seeds")
@@ -246,9 +275,9 @@ class AceStepPipeline:
                     transformer, prompt, lyrics, batch_size=batch_size, use_erg_tag=settings.use_erg_tag,
                     use_erg_lyric=settings.use_erg_lyric, with_null=True, with_no_lyric=settings.double_condition)
                 branches = BranchEvaluator(transformer, contexts, frames=plan.frames, batch_size=batch_size,
-                                           erg_diffusion=settings.use_erg_diffusion, batched=self.batch_guidance)
+                                           erg_diffusion=settings.use_erg_diffusion, batched=policy.batch_guidance)
                 denoiser = GuidedDenoiser(branches, settings, plan.schedule.num_steps,
-                                          cache_interval=self.guidance_cache_interval,
+                                          cache_interval=policy.guidance_cache_interval,
                                           on_guidance_end=branches.release_stacked)
                 stepper = plan.stepper or make_stepper(settings.scheduler_type, plan.schedule, settings.omega_scale,
                                                        main[0])
@@ -270,9 +299,16 @@ class AceStepPipeline:
                  edit_n_min: float = 0.0, edit_n_max: float = 1.0, edit_n_avg: int = 1, save_path: str | None = None,
                  batch_size: int = 1, debug: bool = False, *, sample_rate: int = OUTPUT_SAMPLE_RATE,
                  loras: Sequence[tuple[Any, float]] = (), callback: StepCallback | None = None,
-                 write_files: bool = True) -> GenerationOutput:
-        """Generate as upstream's ACEStepPipeline.__call__ does; same keywords, defaults and seeds."""
+                 write_files: bool = True, policy: SamplingPolicy | None = None,
+                 decode_mode: str = "plain") -> GenerationOutput:
+        """Generate as upstream's ACEStepPipeline.__call__ does; same keywords, defaults and seeds.
+
+        Ours beside the original's keywords: `policy` (opt-in speed switches, `SamplingPolicy`),
+        `decode_mode` ("plain", "chunked", or "overlapped", which the original applies only to
+        songs over 48 s, as here), `sample_rate`, `loras`, `callback`, `write_files`.
+        """
         t_start = time.time()
+        policy = policy or SamplingPolicy()
         # 1. check inputs
         if audio2audio_enable:
             check_reference(ref_audio_input)
@@ -345,7 +381,7 @@ class AceStepPipeline:
             job = Audio2Audio(ref_latents, ref_audio_strength)
         elif task in ("repaint", "extend"):
             total = int(src_latents.shape[-1])
-            s, e = seconds_to_frame(repaint_start), seconds_to_frame(repaint_end)
+            s, e = frames_for_duration(repaint_start), frames_for_duration(repaint_end)
             if task == "repaint":
                 Repaint(src_latents, float(repaint_start), float(repaint_end)).frame_range()  # range checks
             if s < 0 or e > total:
@@ -360,40 +396,23 @@ class AceStepPipeline:
         # 6. sample
         result = self.sample(prompt_cond, lyric_tokens, job, settings, batch_size=batch_size,
                              manual_seeds=actual_seeds, retake_seeds=actual_retake, loras=adapters,
-                             callback=callback)
+                             callback=callback, policy=policy)
         self._stage_done("transformer")
         t_diff = time.time()
 
-        # 7. decode (overlapped only when enabled and the requested duration is > 48 s, as upstream)
-        mode = "overlapped" if self.overlapped_decode and audio_duration > 48 else "plain"
+        # 7. decode (overlapped only when asked for and the requested duration is > 48 s, as upstream)
+        mode = "plain" if decode_mode == "overlapped" and audio_duration <= 48 else decode_mode
         waveforms = self.decode_latents(result.latents, sample_rate, mode=mode)
         self._stage_done("dcae")
         t_dec = time.time()
 
-        # 8. the original's parameter record, then files
-        params = {
-            "format": format, "lora_name_or_path": lora_name_or_path, "lora_weight": lora_weight, "task": task,
-            "prompt": prompt if task != "edit" else edit_target_prompt,
-            "lyrics": lyrics if task != "edit" else edit_target_lyrics,
-            "audio_duration": audio_duration, "infer_step": infer_step, "guidance_scale": guidance_scale,
-            "scheduler_type": scheduler_type, "cfg_type": cfg_type, "omega_scale": omega_scale,
-            "guidance_interval": guidance_interval, "guidance_interval_decay": guidance_interval_decay,
-            "min_guidance_scale": min_guidance_scale, "use_erg_tag": use_erg_tag, "use_erg_lyric": use_erg_lyric,
-            "use_erg_diffusion": use_erg_diffusion, "oss_steps": list(settings.oss_steps),
-            "timecosts": {"preprocess": t_pre - t_start, "diffusion": t_diff - t_pre, "latent2audio": t_dec - t_diff},
-            "actual_seeds": result.actual_seeds, "retake_seeds": result.retake_seeds,
-            "retake_variance": retake_variance, "guidance_scale_text": guidance_scale_text,
-            "guidance_scale_lyric": guidance_scale_lyric, "repaint_start": repaint_start,
-            "repaint_end": repaint_end, "edit_n_min": edit_n_min, "edit_n_max": edit_n_max,
-            "edit_n_avg": edit_n_avg, "src_audio_path": _path_or_none(src_audio_path),
-            "edit_target_prompt": edit_target_prompt, "edit_target_lyrics": edit_target_lyrics,
-            "audio2audio_enable": audio2audio_enable, "ref_audio_strength": ref_audio_strength,
-            "ref_audio_input": _path_or_none(ref_audio_input),
-        }
-        if self.guidance_cache_interval != 1:
-            # Not an original key: step caching changes the song, so a record made with it says so
-            # (the CLI's --params and the ImportParams node read it back).
-            params["guidance_cache_interval"] = self.guidance_cache_interval
+        # 8. the original's parameter record (the keywords' values as used now), then files
+        given = locals()
+        params = to_record({k: given[k] for k in CALL_KEYS}, actual_seeds=result.actual_seeds,
+                           retake_seeds=result.retake_seeds, oss_steps=list(settings.oss_steps),
+                           timecosts={"preprocess": t_pre - t_start, "diffusion": t_diff - t_pre,
+                                      "latent2audio": t_dec - t_diff},
+                           guidance_cache_interval=policy.guidance_cache_interval)
         paths = write_outputs(waveforms, sample_rate, params, save_path, format) if write_files else []
         return GenerationOutput(waveforms, sample_rate, result.latents, params, paths)
 
@@ -432,8 +451,11 @@ def check_reference(ref_audio_input) -> None:
             "audio file path or waveform, or set audio2audio_enable=False for text2music")
 
 
-def _path_or_none(value) -> str | None:
-    return str(value) if isinstance(value, (str, Path)) else None
+def _module_dtype(component) -> torch.dtype | None:
+    if isinstance(component, nn.Module):
+        for param in component.parameters():
+            return param.dtype
+    return None
 
 
 def write_outputs(waveforms: torch.Tensor, sample_rate: int, params: dict, save_path, fmt: str) -> list[str]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-SCHEDULERS = ("euler", "heun", "pingpong")
-CFG_TYPES = ("apg", "cfg", "cfg_star")
+from .sampling.guidance import CFG_TYPES, cfg_enabled
+from .sampling.schedules import SCHEDULER_KINDS as SCHEDULERS
+
 MAX_STEPS = 1000
+MAX_CACHE_INTERVAL = 100
 
 
 def check_number(name: str, value, lo: float | None = None, hi: float | None = None, *, integer: bool = False) -> float:
@@ -74,7 +76,7 @@ class SamplerSettings:
     @property
     def cfg_enabled(self) -> bool:
         """Guidance runs unless the scale is exactly 0 or 1 (spec §8.1)."""
-        return self.guidance_scale not in (0.0, 1.0)
+        return cfg_enabled(self.guidance_scale)
 
     @property
     def double_condition(self) -> bool:
@@ -83,3 +85,22 @@ class SamplerSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SamplingPolicy:
+    """How to compute one generation, not what: opt-in speed switches, off = the original's numbers.
+
+    batch_guidance: the guided branches of a step as one batched DiT call (faster; GEMMs of another
+    size round differently, ~1e-6). guidance_cache_interval=k (1 = off): step caching, the
+    unconditional branches run on every k-th guided step only (changes the song slightly; recorded
+    in the song's input_params.json).
+    """
+
+    batch_guidance: bool = False
+    guidance_cache_interval: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batch_guidance", bool(self.batch_guidance))
+        object.__setattr__(self, "guidance_cache_interval", check_number(
+            "guidance_cache_interval", self.guidance_cache_interval, 1, MAX_CACHE_INTERVAL, integer=True))

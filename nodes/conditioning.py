@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..acestep_core import LyricTokens, PromptConditioning
+from ..acestep_core import LyricTokens, PromptConditioning, TextEncoding
 from ..acestep_core.lyrics import LYRIC_LANGUAGES
-from ..acestep_core.models.text_encoder import TextEncoding
 
 from ._comfy import CATEGORY, EditTargetType, LyricsType, ModelType, TagsType, io
 from .convert import AceStepInputError

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+
+from ..acestep_core import from_record
 
 from . import paths
 from ._comfy import CATEGORY, OptionsType, io
@@ -14,63 +15,22 @@ from .sampling import SamplerOptions
 
 PASTE = "(paste JSON below)"
 
-# Defaults for keys older files lack: the library's __call__ defaults, and spec §11.3's for the rest.
-DEFAULTS: dict[str, Any] = {
-    "prompt": "", "lyrics": "", "audio_duration": 60.0, "infer_step": 60, "guidance_scale": 15.0,
-    "scheduler_type": "euler", "cfg_type": "apg", "omega_scale": 10.0, "guidance_interval": 0.5,
-    "guidance_interval_decay": 0.0, "min_guidance_scale": 3.0, "use_erg_tag": True, "use_erg_lyric": True,
-    "use_erg_diffusion": True, "oss_steps": [], "guidance_scale_text": 0.0, "guidance_scale_lyric": 0.0,
-    "audio2audio_enable": False, "ref_audio_strength": 0.5, "lora_name_or_path": "none", "lora_weight": 1.0,
-    "task": "text2music", "retake_variance": 0.5, "repaint_start": 0.0, "repaint_end": 0.0,
-    "edit_target_prompt": None, "edit_target_lyrics": None, "edit_n_min": 0.0, "edit_n_max": 1.0, "edit_n_avg": 1,
-}
 RETAKE_TASKS = ("retake", "repaint", "extend", "edit")
 
 
-def _seed_list(value, key: str) -> list[int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return [value]
-    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return list(value)
-    raise AceStepInputError(f"input_params: '{key}' must be a list of integer seeds, got {value!r}.")
-
-
-def _oss_text(value) -> str:
-    if value in (None, "", []):
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(v, int) for v in value):
-        return ", ".join(str(v) for v in value)
-    raise AceStepInputError(f"input_params: 'oss_steps' must be a list of integers, got {value!r}.")
-
-
-def _cache_interval(value) -> int:
-    """Our own record key (not the original's), written when the song was made with step caching."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
-        raise AceStepInputError(
-            f"input_params: 'guidance_cache_interval' must be a whole number from 1 to 10, got {value!r}.")
-    return value
-
-
 def parse_params(text: str) -> dict:
-    """Every output of the node, from the JSON text of an input_params file."""
+    """Every output of the node, from the JSON text of an input_params file (read by acestep_core.from_record)."""
     try:
         data = json.loads(text)
     except ValueError as e:
         raise AceStepInputError(f"input_params: not valid JSON ({e}).") from None
-    if not isinstance(data, dict):
-        raise AceStepInputError("input_params: expected a JSON object (an ACE-Step *_input_params.json).")
-    p = {**DEFAULTS, **{k: v for k, v in data.items() if v is not None or k.startswith("edit_target")}}
-    if "actual_seeds" not in data:
-        raise AceStepInputError(
-            "input_params: no 'actual_seeds'; without the seeds the song cannot be regenerated exactly.")
-    seeds = _seed_list(data["actual_seeds"], "actual_seeds")
+    try:
+        p = from_record(data, require_seeds=True, require_text=False)
+    except ValueError as e:
+        raise AceStepInputError(str(e)) from None
     task = str(p["task"])
-    retake = data.get("retake_seeds")
-    if retake is None and task in RETAKE_TASKS:
+    if not p["retake_seeds"] and task in RETAKE_TASKS:
         raise AceStepInputError(f"input_params: task {task!r} needs 'retake_seeds', which this file lacks.")
-    retake_list = _seed_list(retake, "retake_seeds") if retake is not None else []
     a2a = bool(p["audio2audio_enable"]) or task == "audio2audio"
     options = {
         "scheduler": p["scheduler_type"], "cfg_type": p["cfg_type"], "omega_scale": float(p["omega_scale"]),
@@ -78,16 +38,17 @@ def parse_params(text: str) -> dict:
         "min_guidance_scale": float(p["min_guidance_scale"]), "guidance_scale_text": float(p["guidance_scale_text"]),
         "guidance_scale_lyric": float(p["guidance_scale_lyric"]), "use_erg_tag": bool(p["use_erg_tag"]),
         "use_erg_lyric": bool(p["use_erg_lyric"]), "use_erg_diffusion": bool(p["use_erg_diffusion"]),
-        "oss_steps": _oss_text(p["oss_steps"]),
-        "guidance_cache_interval": _cache_interval(p.get("guidance_cache_interval", 1)),
+        "oss_steps": ", ".join(str(v) for v in p["oss_steps"]),
+        "guidance_cache_interval": p["guidance_cache_interval"],
     }
     try:
         opts = SamplerOptions.execute(**options).args[0]
     except ValueError as e:
         raise AceStepInputError(f"input_params: {e}") from None
+    seeds = p["actual_seeds"]
     out = {
         "tags": str(p["prompt"]), "lyrics": str(p["lyrics"]), "seconds": float(p["audio_duration"]),
-        "batch_size": len(seeds), "seeds": seeds_text(seeds), "retake_seeds": seeds_text(retake_list),
+        "batch_size": len(seeds), "seeds": seeds_text(seeds), "retake_seeds": seeds_text(p["retake_seeds"]),
         "retake_variance": float(p["retake_variance"]), "steps": int(p["infer_step"]),
         "guidance_scale": float(p["guidance_scale"]), "options": opts, "task": task,
         "repaint_start": float(p["repaint_start"]), "repaint_end": float(p["repaint_end"]),

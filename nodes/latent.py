@@ -5,8 +5,7 @@ import torch
 
 import comfy.model_management as mm
 
-from ..acestep_core.audio.geometry import OUTPUT_SAMPLE_RATE, SAMPLE_RATE, frames_for_duration
-from ..acestep_core.tasks.plan import MAX_FRAMES
+from ..acestep_core.audio import OUTPUT_SAMPLE_RATE, SAMPLE_RATE, check_frames, frames_for_duration
 
 from ._comfy import CATEGORY, ModelType, io, warn
 from .conditioning import check_model
@@ -39,11 +38,10 @@ class EmptyLatent(io.ComfyNode):
 
     @classmethod
     def execute(cls, seconds: float, batch_size: int = 1) -> io.NodeOutput:
-        frames = frames_for_duration(float(seconds))
-        if frames < 1:
-            raise AceStepInputError(f"seconds = {seconds} gives no latent frame; use at least 0.1 s.")
-        if frames > MAX_FRAMES:
-            raise AceStepInputError(f"seconds = {seconds} is longer than the model's 240 s.")
+        try:
+            frames = check_frames(frames_for_duration(float(seconds)), f"seconds = {seconds}")
+        except ValueError as e:
+            raise AceStepInputError(str(e)) from None
         samples = torch.zeros((int(batch_size), 8, 16, frames), device=mm.intermediate_device())
         return io.NodeOutput(make_latent(samples))
 

@@ -10,9 +10,8 @@ import comfy.model_management as mm
 import comfy.utils
 import folder_paths
 
-from ..acestep_core import AceStepPipeline
-from ..acestep_core.checkpoint import DEFAULT_MODEL_NAME, HF_REPO_ID, CheckpointError, download_checkpoint, open_all_in_one
-from ..acestep_core.lora import check_fits, load_lora
+from ..acestep_core import (DEFAULT_MODEL_NAME, HF_REPO_ID, AceStepPipeline, CheckpointError, check_fits,
+                           download_checkpoint, load_lora, open_all_in_one)
 
 from . import paths
 from ._comfy import CATEGORY, ModelType, info, io

@@ -11,7 +11,6 @@ the shared weights.
 """
 from __future__ import annotations
 
-import copy
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
@@ -90,9 +89,9 @@ def build_model(pipe: AceStepPipeline, name: str, offload: str = "comfyui") -> A
     if offload not in OFFLOAD_MODES:
         raise ValueError(f"offload {offload!r} is unknown; choose one of {', '.join(OFFLOAD_MODES)}")
     with torch.inference_mode(False):  # ordinary (not inference) tensors: see _plain_tensors
-        text = pipe.prompt_encoder.model
+        text = pipe.text_encoder.model
         transformer = pipe.transformer
-        dcae = pipe.music_dcae
+        dcae = pipe.codec
     patchers = {
         "text": _patcher(text, mm.text_encoder_device(), mm.text_encoder_offload_device()),
         "transformer": _patcher(transformer, mm.get_torch_device(), mm.unet_offload_device()),
@@ -141,8 +140,8 @@ def _unload(patcher) -> None:
 def running(model: AceStepModel, part: str, memory_required: int = 0) -> Iterator[AceStepPipeline]:
     """Load one network through ComfyUI and yield a view of the pipeline computing where it now lives.
 
-    The view is a shallow copy sharing the loaded networks; only its compute device differs, so the
-    cached model value is never modified. Weights are loaded fully (`force_full_load`): our layers
+    The view is a pipeline built from the model's components, computing where ComfyUI put them;
+    the cached model value is never modified. Weights are loaded fully (`force_full_load`): our layers
     are plain torch layers, which ComfyUI cannot stream partially. Under `--novram` ComfyUI keeps
     them on the CPU and the stage runs there.
     """
@@ -151,10 +150,9 @@ def running(model: AceStepModel, part: str, memory_required: int = 0) -> Iterato
         mm.load_models_gpu([patcher], memory_required=int(memory_required), force_full_load=True)
     _plain_tensors(patcher.model)
     device = _param_device(patcher.model)
-    view = copy.copy(model.pipe)
-    view.device = device
-    view.cpu_offload = False  # ComfyUI moves the weights, not the pipeline
-    view.low_memory = False  # and frees them (the loaded networks are shared with the patchers)
+    # ComfyUI moves and frees the weights (the networks are shared with the patchers), so the view
+    # neither offloads nor drops them.
+    view = AceStepPipeline(**model.pipe.components, dtype=model.pipe.dtype, device=device)
     try:
         # ComfyUI runs nodes under torch.inference_mode(); acestep_core keys caches on tensor version
         # counters, which inference tensors lack. Run the stage as plain no-grad code (same numbers).

@@ -19,8 +19,7 @@ from typing import Any
 
 import torch
 
-from ..acestep_core.sampling.noise import make_generators, parse_seeds, randn_tensor
-from ..acestep_core.tasks.text2music import retake_theta
+from ..acestep_core import parse_seeds, starting_noise
 
 from ._comfy import CATEGORY, io
 from .convert import AceStepInputError
@@ -147,14 +146,8 @@ class AceStepNoise:
     def generate_noise(self, input_latent: dict) -> torch.Tensor:
         """The original's initial noise for this latent's shape, on the CPU in float32."""
         shape = tuple(input_latent["samples"].shape)
-        gens, _ = make_generators(shape[0], self.main_spec, "cpu")
-        x = randn_tensor(shape, gens, dtype=torch.float32, device="cpu")
-        if self.retake_seeds is None:
-            return x
-        rgens, _ = make_generators(shape[0], self.retake_spec, "cpu")
-        xr = randn_tensor(shape, rgens, dtype=torch.float32, device="cpu")
-        theta = retake_theta(float(self.variance), torch.float32, "cpu")
-        return torch.cos(theta) * x + torch.sin(theta) * xr
+        retake = None if self.retake_seeds is None else self.retake_spec
+        return starting_noise(shape, self.main_spec, retake, float(self.variance), dtype=torch.float32, device="cpu")
 
     # --- what the sampler passes to acestep_core --------------------------------------------------
     @property

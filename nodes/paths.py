@@ -15,7 +15,7 @@ from pathlib import Path
 
 import folder_paths
 
-from ..acestep_core.checkpoint import DEFAULT_MODEL_NAME, HF_REPO_ID, PART_FOLDERS
+from ..acestep_core import DEFAULT_MODEL_NAME, HF_REPO_ID, PART_FOLDERS
 
 FOLDER_KEY = "acestep"
 LORA_FILE = "pytorch_lora_weights.safetensors"

@@ -3,17 +3,15 @@
 Each returns the LATENT for the sampler: the same samples (repaint) or the source padded with
 zero frames (extend), a standard `noise_mask` (1 = regenerated), and our record of the region in
 seconds, which is what the original's repaint/extend take. The frame arithmetic, the limits and
-the errors are acestep_core's (`Repaint.frame_range`, `Extend.prepare`), so the padded length is
+the errors are acestep_core's (`Repaint.frame_range`, `Extend.layout`), so the padded length is
 exactly the one the sampler will produce.
 """
 from __future__ import annotations
 
 import torch
 
-from ..acestep_core import Extend, Repaint, SamplerSettings
-from ..acestep_core.audio.geometry import SAMPLES_PER_LATENT, SAMPLE_RATE
-from ..acestep_core.sampling.noise import make_generators
-from ..acestep_core.tasks.plan import Draws
+from ..acestep_core import Extend, Repaint
+from ..acestep_core.audio import seconds_for_frames
 
 from ._comfy import CATEGORY, io
 from .convert import AceStepInputError, ace_latent, latent_meta, make_latent, region_is_current
@@ -25,7 +23,7 @@ def source_seconds(latent: dict, frames: int) -> float:
     sec = meta.get("source_seconds")
     if isinstance(sec, (int, float)) and sec > 0:
         return float(sec)
-    return frames * SAMPLES_PER_LATENT / SAMPLE_RATE
+    return seconds_for_frames(frames)
 
 
 def check_no_region(latent: dict) -> None:
@@ -45,7 +43,7 @@ def _new_frames_mask(total: int, left: int, right: int) -> torch.Tensor:
 
 
 def _seconds(frames: int) -> str:
-    return f"{frames * SAMPLES_PER_LATENT / SAMPLE_RATE:.2f} s"
+    return f"{seconds_for_frames(frames):.2f} s"
 
 
 class RepaintRegion(io.ComfyNode):
@@ -133,13 +131,10 @@ class ExtendRegion(io.ComfyNode):
         start = -float(left_seconds)
         end = source_seconds(latent, frames) + float(right_seconds)
         task = Extend(samples[:1], start, end, 1.0)
-        # The core's own layout (and its errors): draw-free except for tiny throwaway noise.
-        gens, seeds = make_generators(1, 0, "cpu")
         try:
-            plan = task.prepare(Draws(gens, gens, seeds, seeds), SamplerSettings(infer_step=1), 1, torch.float32, "cpu")
+            left, right = task.layout()  # the core's own layout and its errors
         except ValueError as err:
             raise AceStepInputError(str(err)) from None
-        left, right = int(plan.info["left"]), int(plan.info["right"])
         padded = torch.nn.functional.pad(samples, (left, right))
         mask = _new_frames_mask(int(padded.shape[-1]), left, right)
         meta = {"region": {"task": "extend", "start": start, "end": end, "source": samples,

@@ -16,9 +16,10 @@ graph reproduces the one-call API seed for seed.
 """
 from __future__ import annotations
 
-from ..acestep_core import Audio2Audio, Extend, FlowEdit, Repaint, Retake, SamplerSettings, Text2Music
-from ..acestep_core.settings import CFG_TYPES, SCHEDULERS
-from ..acestep_core.sampling.schedules import parse_oss_steps
+from dataclasses import fields
+
+from ..acestep_core import (CFG_TYPES, SCHEDULERS, Audio2Audio, Extend, FlowEdit, Repaint, Retake, SamplerSettings,
+                           SamplingPolicy, Text2Music, parse_oss_steps)
 
 from ._comfy import CATEGORY, EditTargetType, LyricsType, ModelType, OptionsType, TagsType, io
 from .conditioning import EditTarget, check_lyrics, check_model, check_tags
@@ -27,14 +28,14 @@ from .model import running, sampling_memory
 from .noise import as_ace_noise, batch_for
 
 MAX_STEPS = 1000
-SPEED_SWITCHES = {"batch_guidance": False, "guidance_cache_interval": 1}  # option -> the pipeline's default
+POLICY_OPTIONS = tuple(f.name for f in fields(SamplingPolicy))  # options that choose how, not what, to compute
 
 
 def _settings(steps: int, guidance_scale: float, options) -> SamplerSettings:
     if not isinstance(options, (dict, type(None))):
         raise AceStepInputError(f"options: expected AceStepV1SamplerOptions, got {type(options).__name__}.")
     opts = {} if options is None else dict(options)
-    for name in SPEED_SWITCHES:  # switches of the pipeline, not sampler settings
+    for name in POLICY_OPTIONS:  # the per-call policy, not sampler settings
         opts.pop(name, None)
     try:
         return SamplerSettings(infer_step=int(steps), guidance_scale=float(guidance_scale), **opts)
@@ -42,14 +43,20 @@ def _settings(steps: int, guidance_scale: float, options) -> SamplerSettings:
         raise AceStepInputError(str(e)) from None
 
 
+def _policy(options) -> SamplingPolicy:
+    opts = options or {}
+    try:
+        return SamplingPolicy(**{name: opts[name] for name in POLICY_OPTIONS if name in opts})
+    except (TypeError, ValueError) as e:
+        raise AceStepInputError(str(e)) from None
+
+
 def _check_text_width(model, tags, what: str) -> None:
     """Tags encoded by another ACE-Step model have another width; say so instead of a matmul error."""
-    expected = getattr(getattr(model.pipe.transformer, "genre_embedder", None), "in_features", None)
-    got = int(tags.cond.text.hidden_states.shape[-1])
-    if expected is not None and got != expected:
-        raise AceStepInputError(
-            f"{what} were encoded by a different ACE-Step model (width {got}, this model expects {expected}); "
-            "encode them with the same model that samples.")
+    try:
+        model.pipe.check_prompt(tags.cond, what)
+    except ValueError as e:
+        raise AceStepInputError(str(e)) from None
 
 
 class SamplerOptions(io.ComfyNode):
@@ -237,12 +244,11 @@ class Sampler(io.ComfyNode):
         batch = batch_for(int(samples.shape[0]), noise)
         frames = int(samples.shape[-1])
         retake = noise.retake_spec if noise.is_variation else noise.main_spec  # unused unless variation
+        policy = _policy(options)
         with running(model, "transformer", sampling_memory(batch, frames, model.dtype)) as pipe:
-            for name, default in SPEED_SWITCHES.items():  # on the view, never the cached model
-                setattr(pipe, name, type(default)((options or {}).get(name, default)))
             result = pipe.sample(tags.cond, lyrics.tokens, task, settings, batch_size=batch,
                                  manual_seeds=noise.main_spec, retake_seeds=retake, loras=model.lora_list,
-                                 callback=step_progress(settings.infer_step))
+                                 callback=step_progress(settings.infer_step), policy=policy)
         return io.NodeOutput(make_latent(result.latents))
 
 

@@ -30,6 +30,20 @@ def frames_for_duration(seconds: float) -> int:
     return int(seconds * SAMPLE_RATE / HOP_LENGTH / MEL_FRAMES_PER_LATENT)
 
 
+MAX_DURATION = 240.0
+"""The longest song the model was trained on, in seconds."""
+MAX_FRAMES = frames_for_duration(MAX_DURATION)  # 2583
+
+
+def check_frames(frames: int, what: str = "audio_duration") -> int:
+    """A frame count the model can generate (1 to MAX_FRAMES), or a ValueError naming `what`."""
+    if frames < 1:
+        raise ValueError(f"{what} is too short: it gives {frames} latent frames; use at least 0.1 s")
+    if frames > MAX_FRAMES:
+        raise ValueError(f"{what} gives {frames} latent frames, more than the model's maximum {MAX_FRAMES} (240 s)")
+    return frames
+
+
 def frames_for_samples(num_samples: int, sample_rate: int) -> int:
     """Latent frames the encoder yields for ``num_samples`` at ``sample_rate`` (resample, pad to 4096)."""
     n44 = resampled_length(num_samples, sample_rate, SAMPLE_RATE)
@@ -64,6 +78,9 @@ __all__ = [
     "LATENT_SHIFT",
     "MEL_MIN",
     "MEL_MAX",
+    "MAX_DURATION",
+    "MAX_FRAMES",
+    "check_frames",
     "frames_for_duration",
     "frames_for_samples",
     "samples_for_frames",

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..audio.geometry import check_frames
 from ..sampling.schedules import add_latents_noise, audio2audio_schedule
 from ..settings import SamplerSettings
-from .plan import Draws, LoopPlan, check_frames
+from .plan import Draws, LoopPlan
 from .text2music import initial_noise
 
 log = logging.getLogger(__name__)

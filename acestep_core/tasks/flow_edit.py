@@ -10,13 +10,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..audio.geometry import check_frames
 from ..conditioning import EncoderInputs, LyricTokens, PromptConditioning
 from ..sampling.guidance import MomentumBuffer, apg, cfg_enabled
+from ..sampling.loop import StepCallback
 from ..sampling.noise import randn_tensor
 from ..sampling.schedules import flow_match_schedule
 from ..settings import SamplerSettings, check_number
-from ..sampling.loop import StepCallback
-from .plan import Draws, check_frames
+from .plan import Draws
 
 
 @dataclass

@@ -13,8 +13,6 @@ import torch
 from ..sampling.loop import LoopStepper
 from ..sampling.schedules import Schedule
 
-MAX_FRAMES = int(240 * 44100 / 512 / 8)  # 2583 frames = 240 s, the longest the model was trained on
-
 
 @dataclass
 class Draws:
@@ -38,16 +36,3 @@ class LoopPlan:
     @property
     def frames(self) -> int:
         return int(self.latents.shape[-1])
-
-
-def seconds_to_frame(seconds: float) -> int:
-    """Upstream's time → latent-frame rule, truncating toward zero (spec §1)."""
-    return int(seconds * 44100 / 512 / 8)
-
-
-def check_frames(frames: int, what: str = "audio_duration") -> int:
-    if frames < 1:
-        raise ValueError(f"{what} is too short: it gives {frames} latent frames; use at least 0.1 s")
-    if frames > MAX_FRAMES:
-        raise ValueError(f"{what} gives {frames} latent frames, more than the model's maximum {MAX_FRAMES} (240 s)")
-    return frames

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import torch
 
+from ..audio.geometry import check_frames, frames_for_duration, seconds_for_frames
 from ..sampling.noise import randn_tensor
 from ..settings import SamplerSettings
-from .plan import MAX_FRAMES, Draws, LoopPlan, check_frames, seconds_to_frame
-from .text2music import base_schedule, initial_noise, retake_theta
+from .plan import Draws, LoopPlan
+from .text2music import base_schedule, initial_noise, retake_mix
 
 
 def _check_variance(variance: float) -> float:
@@ -69,7 +70,7 @@ class Repaint:
 
     def frame_range(self) -> tuple[int, int]:
         total = int(self.src_latents.shape[-1])
-        s, e = seconds_to_frame(self.start), seconds_to_frame(self.end)
+        s, e = frames_for_duration(self.start), frames_for_duration(self.end)
         if self.start < 0:
             raise ValueError(f"repaint_start = {self.start} s is negative; use the extend task to add audio before")
         if e <= s:
@@ -78,7 +79,7 @@ class Repaint:
                 "repaint_start by at least one latent frame (~0.093 s)")
         if s >= total:
             raise ValueError(f"repaint_start = {self.start} s is past the end of the source audio "
-                             f"({total * 4096 / 44100:.2f} s)")
+                             f"({seconds_for_frames(total):.2f} s)")
         return s, e
 
     def prepare(self, draws: Draws, settings: SamplerSettings, batch_size: int, dtype, device) -> LoopPlan:
@@ -92,14 +93,13 @@ class Repaint:
         schedule, infer_steps = base_schedule(settings, dtype)
         x = initial_noise(draws, batch_size, total, dtype, device)
         xr = randn_tensor((batch_size, 8, 16, total), draws.retake, dtype=dtype, device=device)
-        theta = retake_theta(variance, dtype, device)
         src = self.src_latents.to(device=device, dtype=dtype)
         if e - s == total:
             # The range covers every frame: upstream degenerates to retake-style mixing (§9.4).
-            return LoopPlan(schedule, torch.cos(theta) * x + torch.sin(theta) * xr)
+            return LoopPlan(schedule, retake_mix(x, xr, variance))
         mask = torch.zeros((batch_size, 8, 16, total), device=device, dtype=dtype)
         mask[..., s:e] = 1.0
-        z0 = torch.where(mask == 1.0, torch.cos(theta) * x + torch.sin(theta) * xr, x)
+        z0 = torch.where(mask == 1.0, retake_mix(x, xr, variance), x)
         return LoopPlan(schedule, x, MaskedStepper(src, z0, mask, _n_min(infer_steps, variance)),
                         info={"frames": (s, e)})
 
@@ -122,41 +122,45 @@ class Extend:
         """Left/right seconds to add, with the source duration taken from its frame count."""
         if left < 0 or right < 0:
             raise ValueError(f"extend lengths must be >= 0 s, got left={left}, right={right}")
-        duration = int(src_latents.shape[-1]) * 4096 / 44100
+        duration = seconds_for_frames(int(src_latents.shape[-1]))
         return cls(src_latents, -float(left), duration + float(right), variance)
 
-    def prepare(self, draws: Draws, settings: SamplerSettings, batch_size: int, dtype, device) -> LoopPlan:
-        variance = _check_variance(self.variance)
+    def layout(self) -> tuple[int, int]:
+        """Frames added on the left and on the right, with every limit checked (no noise drawn).
+
+        The right side is measured against the left-padded source, as upstream does (§9.5 quirk).
+        """
         t0 = int(self.src_latents.shape[-1])
-        s, e = seconds_to_frame(self.start), seconds_to_frame(self.end)
+        s, e = frames_for_duration(self.start), frames_for_duration(self.end)
         if s >= 0 and e <= t0:
             raise ValueError(
-                f"extend range [{self.start}, {self.end}] s adds nothing to a {t0 * 4096 / 44100:.2f} s source; "
+                f"extend range [{self.start}, {self.end}] s adds nothing to a {seconds_for_frames(t0):.2f} s source; "
                 "set a negative start (extend left) or an end past the source (extend right)")
-        schedule, infer_steps = base_schedule(settings, dtype)
-        x = initial_noise(draws, batch_size, t0, dtype, device)
-        xr = randn_tensor((batch_size, 8, 16, t0), draws.retake, dtype=dtype, device=device)
-        gt = self.src_latents.to(device=device, dtype=dtype)
-        left = right = 0
-        if s < 0:
-            left = -s
-            gt = torch.nn.functional.pad(gt, (left, 0), "constant", 0)
+        left = -s if s < 0 else 0
+        right = 0
         if e > t0:
-            # Measured against the (possibly left-padded) source, as upstream does (§9.5 quirk).
-            right = e - gt.shape[-1]
+            right = e - (t0 + left)
             if right <= 0:
                 raise ValueError(
                     f"extend: with {-self.start} s added on the left, an end of {self.end} s adds nothing on the "
                     "right (the original measures the right side after left padding); raise repaint_end")
-            gt = torch.nn.functional.pad(gt, (0, right), "constant", 0)
         for side, n in (("left", left), ("right", right)):
             if n > t0:
                 raise ValueError(
                     f"extend {side} by {n} frames is longer than the source ({t0} frames, "
-                    f"{t0 * 4096 / 44100:.2f} s); extend in several steps of at most the source length")
-        total = check_frames(int(gt.shape[-1]), "the extended song")
-        if total > MAX_FRAMES:  # pragma: no cover - check_frames already refuses
-            raise ValueError("extended song longer than 240 s")
+                    f"{seconds_for_frames(t0):.2f} s); extend in several steps of at most the source length")
+        check_frames(t0 + left + right, "the extended song")
+        return left, right
+
+    def prepare(self, draws: Draws, settings: SamplerSettings, batch_size: int, dtype, device) -> LoopPlan:
+        variance = _check_variance(self.variance)
+        left, right = self.layout()
+        t0 = int(self.src_latents.shape[-1])
+        schedule, infer_steps = base_schedule(settings, dtype)
+        x = initial_noise(draws, batch_size, t0, dtype, device)
+        xr = randn_tensor((batch_size, 8, 16, t0), draws.retake, dtype=dtype, device=device)
+        gt = torch.nn.functional.pad(self.src_latents.to(device=device, dtype=dtype), (left, right), "constant", 0)
+        total = t0 + left + right
         mask = torch.zeros((batch_size, 8, 16, total), device=device, dtype=dtype)
         if left > 0:
             mask[..., :left] = 1.0

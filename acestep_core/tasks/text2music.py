@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ..sampling.noise import randn_tensor
+from ..audio.geometry import check_frames
+from ..sampling.noise import make_generators, randn_tensor
 from ..sampling.schedules import flow_match_schedule, oss_schedule
 from ..settings import SamplerSettings
-from .plan import Draws, LoopPlan, check_frames
+from .plan import Draws, LoopPlan
 
 
 def base_schedule(settings: SamplerSettings, dtype: torch.dtype):
@@ -24,9 +25,25 @@ def initial_noise(draws: Draws, batch_size: int, frames: int, dtype, device) -> 
     return randn_tensor((batch_size, 8, 16, frames), draws.main, dtype=dtype, device=device)
 
 
-def retake_theta(variance: float, dtype, device) -> torch.Tensor:
-    """θ = variance·π/2 as upstream builds it: float64 → float32 tensor → pipeline dtype (§14 item 29)."""
-    return torch.tensor(variance * math.pi / 2).to(device).to(dtype)
+def retake_mix(x: torch.Tensor, xr: torch.Tensor, variance: float) -> torch.Tensor:
+    """cos θ·x + sin θ·xr, θ = variance·π/2 built as upstream builds it: float64 → float32 tensor →
+    the latents' dtype (§14 item 29). The retake/repaint mix of a song's noise with its variation noise."""
+    theta = torch.tensor(variance * math.pi / 2).to(x.device).to(x.dtype)
+    return torch.cos(theta) * x + torch.sin(theta) * xr
+
+
+def starting_noise(shape: tuple[int, ...], manual_seeds, retake_seeds=None, variance: float = 0.5, *,
+                   dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> torch.Tensor:
+    """The noise a text2music (or, with retake seeds, a retake) generation starts from, seed for seed.
+
+    One generator per batch item as the original makes them (`sampling.noise.make_generators`).
+    """
+    gens, _ = make_generators(shape[0], manual_seeds, device)
+    x = randn_tensor(shape, gens, dtype=dtype, device=device)
+    if retake_seeds is None:
+        return x
+    rgens, _ = make_generators(shape[0], retake_seeds, device)
+    return retake_mix(x, randn_tensor(shape, rgens, dtype=dtype, device=device), variance)
 
 
 @dataclass
@@ -57,5 +74,4 @@ class Retake:
         schedule, _ = base_schedule(settings, dtype)
         x = initial_noise(draws, batch_size, self.frames, dtype, device)
         xr = randn_tensor((batch_size, 8, 16, self.frames), draws.retake, dtype=dtype, device=device)
-        theta = retake_theta(self.variance, dtype, device)
-        return LoopPlan(schedule, torch.cos(theta) * x + torch.sin(theta) * xr)
+        return LoopPlan(schedule, retake_mix(x, xr, self.variance))

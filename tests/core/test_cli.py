@@ -9,7 +9,8 @@ import sys
 import pytest
 import soundfile as sf
 
-from acestep_core.cli import call_from_input_params, main
+from acestep_core.cli import main
+from acestep_core.record import call_kwargs, from_record
 
 
 def _run(*args: str) -> int:
@@ -44,7 +45,8 @@ def test_speed_flags_reach_the_pipeline(tiny_ckpt, lyric_vocab, tmp_path, monkey
     original = pipeline.AceStepPipeline.__call__
 
     def spy(self, *args, **kwargs):
-        seen.update(low=self.low_memory, batch=self.batch_guidance, cache=self.guidance_cache_interval)
+        policy = kwargs["policy"]
+        seen.update(low=self.low_memory, batch=policy.batch_guidance, cache=policy.guidance_cache_interval)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(pipeline.AceStepPipeline, "__call__", spy)
@@ -79,12 +81,12 @@ def test_old_input_params_get_ui_defaults():
            "min_guidance_scale": 3, "omega_scale": 10, "oss_steps": [16, 29], "prompt": "edm",
            "scheduler_type": "euler", "timecosts": {}, "use_erg_diffusion": True, "use_erg_lyric": True,
            "use_erg_tag": True}
-    call = call_from_input_params(old)
+    call = call_kwargs(from_record(old))
     assert call["manual_seeds"] == [1, 2] and call["batch_size"] == 2
     assert call["oss_steps"] == "16, 29" and call["lora_name_or_path"] == "none"
     assert call["guidance_scale_text"] == 0.0 and call["task"] == "text2music"
     with pytest.raises(ValueError, match="prompt"):
-        call_from_input_params({"actual_seeds": [1]})
+        call_kwargs(from_record({"actual_seeds": [1]}))
 
 
 def test_missing_prompt_and_bad_values_exit_2(tiny_ckpt, lyric_vocab, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from acestep_core import AceStepPipeline, SamplerSettings, Text2Music
+from acestep_core import AceStepPipeline, SamplerSettings, SamplingPolicy, Text2Music
 from acestep_core.branches import BranchEvaluator
 from acestep_core.conditioning import build_contexts
 from acestep_core.sampling.denoiser import GuidedDenoiser
@@ -31,12 +31,8 @@ def _rows(transformer, monkeypatch) -> list[int]:
 
 
 def _sample(pipe, conditions, interval: int, batch: bool = False, **kw):
-    pipe.guidance_cache_interval, pipe.batch_guidance = interval, batch
-    try:
-        return pipe.sample(*conditions, Text2Music(FRAMES), SamplerSettings(infer_step=10, **kw),
-                           manual_seeds=[11]).latents
-    finally:
-        pipe.guidance_cache_interval, pipe.batch_guidance = 1, False
+    return pipe.sample(*conditions, Text2Music(FRAMES), SamplerSettings(infer_step=10, **kw), manual_seeds=[11],
+                       policy=SamplingPolicy(batch_guidance=batch, guidance_cache_interval=interval)).latents
 
 
 def test_interval_one_is_the_parity_path(pipe, conditions):
@@ -86,6 +82,6 @@ def test_double_condition_caches_both_differences(pipe, conditions, monkeypatch)
     assert torch.isfinite(out).all()
 
 
-def test_bad_interval_is_refused(tiny_ckpt, lyric_vocab):
+def test_bad_interval_is_refused():
     with pytest.raises(ValueError, match="guidance_cache_interval"):
-        AceStepPipeline.from_pretrained(tiny_ckpt, lyric_vocab=lyric_vocab, guidance_cache_interval=0)
+        SamplingPolicy(guidance_cache_interval=0)

@@ -74,7 +74,7 @@ def test_bad_seeds_reference_and_long_lyrics_fail_before_any_model_loads(tiny_ck
     fresh = AceStepPipeline.from_pretrained(tiny_ckpt, lyric_vocab=lyric_vocab)
     with pytest.raises(ValueError):
         fresh(**{**BASE, **kwargs}, write_files=False)
-    assert not {"text", "transformer", "dcae"} & set(fresh._models)
+    assert not {"text", "transformer", "dcae"} & fresh.loaded_parts()
 
 
 def test_valid_seed_forms_are_unchanged(pipe):
@@ -232,6 +232,6 @@ def test_callback_reports_progress_and_can_interrupt(pipe):
 def test_low_memory_frees_each_model_and_changes_nothing(tiny_ckpt, lyric_vocab, pipe):
     lean = AceStepPipeline.from_pretrained(tiny_ckpt, lyric_vocab=lyric_vocab, low_memory=True)
     a = lean(**BASE, write_files=False)
-    assert not {"text", "transformer", "dcae"} & set(lean._models)
+    assert not {"text", "transformer", "dcae"} & lean.loaded_parts()
     b = pipe(**BASE, write_files=False)
     assert torch.equal(a.waveforms, b.waveforms)

@@ -80,7 +80,7 @@ def test_full_size_key_map_loads(node_classes, comfy_home, tiny_ckpt, tmp_path, 
         n_params = sum(p.numel() for p in tr.parameters())
         assert n_params == 3_305_659_264 - _unused_params(core("models.transformer").is_unused_transformer_key), n_params
         assert tr.genre_embedder.in_features == 768 and tr.inner_dim == 2560 and len(tr.transformer_blocks) == 24
-        assert model.pipe.prompt_encoder.model.config.d_model == 768
+        assert model.pipe.text_encoder.model.config.d_model == 768
         assert next(tr.parameters()).dtype == torch.bfloat16
         del model, tr
     finally:

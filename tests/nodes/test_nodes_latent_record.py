@@ -242,7 +242,7 @@ def test_cancel_stops_a_decode_inside_a_pass(fresh_runner, mode, where, ticks_be
     decode = _by_type(prompt, "AceStepV1LatentToAudio")
     prompt = copy.deepcopy(prompt)
     prompt[decode]["inputs"].update(mode=mode, sample_rate="44100")  # only the decode and preview run again
-    codec = model.pipe.music_dcae
+    codec = model.pipe.codec
     if where == "dcae":
         module, sentinel = codec.dcae.decoder.conv_in, codec.dcae.decoder.conv_out
     else:
