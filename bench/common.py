@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import resource
 import time
 import zlib
@@ -205,3 +206,13 @@ def measure_gemm_peak(dtype: torch.dtype, sizes=(2048, 3072, 4096), repeat: int 
         if gflops > best:
             best, best_n = gflops, n
     return {"gflops": best, "n": best_n, "gflops_cpu_equiv": best_cpu}
+
+
+UPSTREAM = os.environ.get("ACESTEP_UPSTREAM", "/tmp/upstream")  # a checkout of the original ACE-Step
+
+
+def import_upstream() -> None:
+    """Put the original's checkout (and its torchaudio/torchvision shims) on sys.path for `import acestep`."""
+    for p in (UPSTREAM, os.path.join(UPSTREAM, "shims")):
+        if p not in sys.path:
+            sys.path.insert(0, p)

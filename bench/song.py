@@ -12,7 +12,6 @@ import time
 import weakref
 from pathlib import Path
 
-import torch
 
 import common as C
 
@@ -58,12 +57,11 @@ def part_song(args, dtype) -> dict:
                 guidance_scale=15.0, scheduler_type="euler", cfg_type="apg", omega_scale=10.0, manual_seeds=[42])
     t0 = time.perf_counter()
     if args.impl == "ours":
-        from acestep_core import AceStepPipeline
+        from acestep_core import AceStepPipeline, SamplingPolicy
 
         pipe = AceStepPipeline.from_pretrained(args.ckpt, dtype=args.dtype, device=args.device,
-                                               lyric_vocab=_vocab(), low_memory=args.low_memory,
-                                               batch_guidance=args.batch_guidance,
-                                               guidance_cache_interval=args.guidance_cache, download=False)
+                                               lyric_vocab=_vocab(), low_memory=args.low_memory, download=False)
+        call["policy"] = SamplingPolicy(batch_guidance=args.batch_guidance, guidance_cache_interval=args.guidance_cache)
         passes = []
         tr = pipe.transformer  # loaded here so that load time is not generation time
         # Weakly: with low_memory the pipeline frees the transformer after sampling, and a strong
@@ -77,16 +75,14 @@ def part_song(args, dtype) -> dict:
         tr.decode = counted
         del tr
         if not args.low_memory:
-            pipe.prompt_encoder, pipe.music_dcae  # noqa: B018 (load everything up front, as upstream)
+            pipe.text_encoder, pipe.codec  # noqa: B018 (load everything up front, as upstream)
         load_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         out = pipe(**call, write_files=False)
         gen_s = time.perf_counter() - t1
         timecosts = out.params["timecosts"]
     else:
-        from worker import import_upstream
-
-        import_upstream()
+        C.import_upstream()
         _torchaudio_save_with_soundfile()
         from acestep.pipeline_ace_step import ACEStepPipeline
 

@@ -19,7 +19,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
 
-UPSTREAM = os.environ.get("ACESTEP_UPSTREAM", "/tmp/upstream")
 
 
 # ---------------------------------------------------------------------------------- building
@@ -48,12 +47,6 @@ def default_dtype(dtype: torch.dtype):
         torch.set_default_dtype(old)
 
 
-def import_upstream():
-    for p in (UPSTREAM, os.path.join(UPSTREAM, "shims")):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-
-
 LAYERS = 0  # --layers: a shallower DiT for quick checks (0 = the real 24)
 DIT_CONFIG = Path(__file__).resolve().parent / "dit_config.json"  # --dit-config: e.g. the tiny checkpoint's
 
@@ -76,7 +69,7 @@ def build_dit(dtype: torch.dtype, device: str, meta: bool = False):
         model = model.to_empty(device=device)
         C.fill_random_(model)
         return model.eval().requires_grad_(False)
-    import_upstream()
+    C.import_upstream()
     from acestep.models.ace_step_transformer import ACEStepTransformer2DModel
 
     kwargs = {k: v for k, v in cfg.items() if not k.startswith("_")}
@@ -174,7 +167,7 @@ def build_music_dcae(dtype: torch.dtype, device: str, ckpt: str):
         from acestep_core.loading import load_music_dcae
 
         return load_music_dcae(open_folder(root), dtype=dtype, device=device)
-    import_upstream()
+    C.import_upstream()
     from acestep.music_dcae.music_dcae_pipeline import MusicDCAE
 
     model = MusicDCAE(dcae_checkpoint_path=str(root / "music_dcae_f8c8"),
@@ -298,7 +291,7 @@ def part_load(args, dtype) -> dict:
 
         model = load_transformer(open_folder(root)["transformer"], dtype=dtype, device=args.device)
     else:
-        import_upstream()
+        C.import_upstream()
         from acestep.models.ace_step_transformer import ACEStepTransformer2DModel
 
         # As the original pipeline does: from_pretrained(torch_dtype=...), then .to(device).eval().to(dtype).

@@ -3,7 +3,7 @@
 #   1. comfy_check.py: every workflows/*.json is validated against /object_info, loaded in the real
 #      frontend in headless Chromium (no console error, one screenshot each) and run to completion
 #      through /prompt, on the tiny golden checkpoint linked under the real model's name;
-#   2. workflows/tools/ui_smoke.py: the lyrics editor and the region picker driven like a user (drag a
+#   2. tools/workflows/ui_smoke.py: the lyrics editor and the region picker driven like a user (drag a
 #      repaint range and an extend edge on the waveform; run a short song and see the detected
 #      languages in the lyrics editor).
 #
@@ -13,7 +13,7 @@
 # COMFY_CHECK_OUT (report folder; default /tmp/comfy_check/acestep-v1-workflows-<time>),
 # COMFY_CHECK_PORT (default 8188), ACESTEP_COMFY_CHECK=0 (skip step 1), ACESTEP_UI_SMOKE=0 (skip step 2),
 # ACESTEP_WORKFLOWS_FAST=1: check the shipped files statically and in the frontend, but execute copies
-# with fewer steps and shorter songs (workflows/tools/ci_variant.py: 8 steps, 10 s, extends of 5 s) —
+# with fewer steps and shorter songs (tools/workflows/ci_variant.py: 8 steps, 10 s, extends of 5 s) —
 # the full run of the shipped defaults (60 s songs, 60 steps) takes long on a CPU.
 # Exits non-zero on any failed check.
 set -uo pipefail
@@ -62,7 +62,7 @@ elif [[ "${ACESTEP_WORKFLOWS_FAST:-0}" == "1" ]]; then
   "$HARNESS_VENV/bin/python" "$CHECK" "$ROOT" --out "$OUT/shipped" --port "$PORT" "${resources[@]}" "$@" || status=1
   say "comfy_check.py --run-workflows on short copies (report: $OUT/run)"
   fast="$ROOT/build/ci-workflows"
-  "$COMFY_VENV/bin/python" "$ROOT/workflows/tools/ci_variant.py" --object-info "$OUT/shipped/object_info.json" \
+  "$COMFY_VENV/bin/python" "$ROOT/tools/workflows/ci_variant.py" --object-info "$OUT/shipped/object_info.json" \
     --out "$fast" || die "ci_variant.py failed"
   "$HARNESS_VENV/bin/python" "$CHECK" "$ROOT" --workflows build/ci-workflows --run-workflows --no-browser \
     --no-baseline --out "$OUT/run" --port "$PORT" "${resources[@]}" "$@" || status=1
@@ -74,7 +74,7 @@ fi
 
 if [[ "${ACESTEP_UI_SMOKE:-1}" != "0" ]]; then
   say "ui_smoke.py: drag regions, run a short song, read the lyrics editor (screenshots: $OUT/ui_smoke)"
-  "$HARNESS_VENV/bin/python" "$ROOT/workflows/tools/ui_smoke.py" --out "$OUT/ui_smoke" "${resources[@]}" || status=1
+  "$HARNESS_VENV/bin/python" "$ROOT/tools/workflows/ui_smoke.py" --out "$OUT/ui_smoke" "${resources[@]}" || status=1
 fi
 
 echo "workflows_check: exit $status; reports under $OUT (report.md, screenshots/, ui_smoke/)"

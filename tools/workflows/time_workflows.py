@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times each workflow on a private ComfyUI: wall seconds and CPU seconds of the server process.
 
-    /tmp/harness-venv/bin/python workflows/tools/time_workflows.py [WORKFLOW.json ...] \
+    /tmp/harness-venv/bin/python tools/workflows/time_workflows.py [WORKFLOW.json ...] \
         --model acestep/ACE-Step-v1-3.5B:$ckpt --model loras/...:... --input example.flac [--threads 2]
 
 CPU seconds (user + system, all threads) hardly depend on what else the machine is doing, so they give
@@ -20,7 +20,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from private_comfy import PACK, private_comfy  # noqa: E402
 
 SHARED = Path(os.environ.get("ACESTEP_SHARED", PACK.parent / "shared"))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Passes workflow drafts through the real ComfyUI frontend and writes what it serializes.
 
-    /tmp/harness-venv/bin/python workflows/tools/export_via_frontend.py DRAFT.json ... --out workflows/ \
+    /tmp/harness-venv/bin/python tools/workflows/export_via_frontend.py DRAFT.json ... --out workflows/ \
         --model acestep/ACE-Step-v1-3.5B:/tmp/acestep-tiny-ckpt \
         --model loras/ACE-Step-v1-chinese-rap-LoRA:../shared/golden/tiny_lora --input /tmp/example.flac
 
@@ -22,7 +22,6 @@ import sys
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from private_comfy import open_frontend, private_comfy  # noqa: E402
 
 JS_EXPORT = """async ({wf, name, viewport}) => {

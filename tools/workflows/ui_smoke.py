@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drives the frontend extension like a user, in the real frontend, and checks what happened.
 
-    /tmp/harness-venv/bin/python workflows/tools/ui_smoke.py --out DIR --model ... --input example.flac
+    /tmp/harness-venv/bin/python tools/workflows/ui_smoke.py --out DIR --model ... --input example.flac
 
 1. repaint.json: waits for the waveform of example.flac, drags a new range on the Repaint Region picker
    and checks that start/end_seconds changed to values on the latent-frame grid;
@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from private_comfy import PACK, PACK_NAME, open_frontend, private_comfy  # noqa: E402
 
 WORKFLOWS = PACK / "workflows"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes short-running copies of the shipped workflows for a quick CI execution check.
 
-    python workflows/tools/ci_variant.py --object-info OBJECT_INFO.json --out build/ci-workflows \
+    python tools/workflows/ci_variant.py --object-info OBJECT_INFO.json --out build/ci-workflows \
         [--steps 8] [--seconds 10] [--extend-seconds 5]
 
 Only numbers change, never the graph: sampler steps are capped at --steps, empty latents at --seconds,
@@ -73,7 +73,7 @@ def shorten(wf: dict, oi: dict, caps: dict[str, float]) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--object-info", required=True)
-    ap.add_argument("--src", default=str(Path(__file__).resolve().parent.parent))
+    ap.add_argument("--src", default=str(Path(__file__).resolve().parents[2] / "workflows"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10.0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the single-character tokens of the lyric BPE vocabulary as a JS string literal.
 
-    python workflows/tools/lyric_charset.py [VOCAB_JSON]
+    python tools/workflows/lyric_charset.py [VOCAB_JSON]
 
 VOCAB_JSON defaults to ComfyUI's copy (`$COMFY_DIR/comfy/text_encoders/ace_lyrics_tokenizer/vocab.json`,
 the same file the original ships). The frontend's lyrics editor (`js/lib/lyric_charset.js`) uses the

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the shipped example workflows (workflows/*.json) from the definitions below.
 
-    python workflows/tools/build_workflows.py --object-info OBJECT_INFO.json [--out DIR] [--only NAME ...]
+    python tools/workflows/build_workflows.py --object-info OBJECT_INFO.json [--out DIR] [--only NAME ...]
 
 OBJECT_INFO.json is ComfyUI's `/object_info` with this pack loaded (every comfy_check.py run
 writes one: `bash tests/workflows_check.sh --no-browser`, then `<report folder>/object_info.json`).
@@ -20,7 +20,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wfbuild import Workflow, dump  # noqa: E402
 
 MODEL = "ACE-Step-v1-3.5B"
@@ -605,7 +604,7 @@ WORKFLOWS = {
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--object-info", required=True, help="ComfyUI /object_info JSON with this pack loaded")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent), help="output folder")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "workflows"), help="output folder")
     ap.add_argument("--only", nargs="*", help="build only these workflows")
     args = ap.parse_args(argv)
     oi = json.loads(Path(args.object_info).read_text())
