@@ -2,8 +2,9 @@
 # The project's test command (README): installs what each suite needs, then runs every suite.
 #
 #   1. core + parity tests and the golden API check, in a venv with torch 2.13.0+cpu (parity is judged there)
-#   2. node + workflow tests inside a real ComfyUI (../shared/comfyui), in ComfyUI's own venv, and the
-#      frontend extension in the real frontend (headless Chromium)
+#   2. node + workflow tests inside a real ComfyUI (../shared/comfyui), in ComfyUI's own venv with only the
+#      pack's requirements.txt installed (as users install it), the install paths (tests/install), the
+#      frontend extension in the real frontend (headless Chromium), and a ComfyUI-Distributed master + worker
 #   3. the frontend extension's pure logic with Node's built-in test runner
 #
 # Idempotent: venvs are reused when present. Exits non-zero if any suite fails or runs no test.
@@ -50,6 +51,9 @@ bash "$ROOT/tests/nodes_run.sh"
 record comfyui-nodes-and-workflows $?
 ACESTEP_COMFY_CHECK=0 bash "$ROOT/tests/workflows_check.sh"
 record comfyui-frontend-extension $?
+# ComfyUI-Distributed: a master and a local worker (two servers on the CPU) run distributed_text2music.json.
+bash "$ROOT/tests/distributed_run.sh"
+record comfyui-distributed $?
 
 echo "== 3/3 frontend (node --test)"
 if compgen -G "$ROOT/tests/js/*.test.mjs" >/dev/null; then
