@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .audio.geometry import MAX_DURATION, OUTPUT_SAMPLE_RATE, check_frames, frames_for_duration
-from .checkpoint import resolve_checkpoint
+from .checkpoint import CheckpointSource, resolve_checkpoint
 from .branches import BranchEvaluator
 from .components import Lazy, is_loaded, resolve
 from .conditioning import LyricTokens, PromptConditioning, build_contexts
@@ -84,9 +84,10 @@ class AceStepPipeline:
 
     def __init__(self, text_encoder=None, transformer=None, codec=None, lyric_tokenizer=None, *,
                  dtype: str | torch.dtype | None = None, device: str | torch.device = "cpu",
-                 cpu_offload: bool = False, low_memory: bool = False):
+                 cpu_offload: bool = False, low_memory: bool = False, source: CheckpointSource | None = None):
         self._parts: dict[str, Any] = {"text": text_encoder, "transformer": transformer, "dcae": codec,
                                        "lyrics": lyric_tokenizer}
+        self.source = source  # where the components were loaded from, when known (from_pretrained)
         if dtype is None:
             dtype = _module_dtype(transformer) or torch.float32
         self.dtype = resolve_dtype(dtype)
@@ -112,7 +113,8 @@ class AceStepPipeline:
         return cls(Lazy(lambda: load_text_encoder(source, dtype=dt, device=load_device)),
                    Lazy(lambda: load_transformer(source["transformer"], dtype=dt, device=load_device)),
                    Lazy(lambda: load_music_dcae(source, dtype=dt, device=load_device)),
-                   Lazy(tokenizer), dtype=dt, device=device, cpu_offload=cpu_offload, low_memory=low_memory)
+                   Lazy(tokenizer), dtype=dt, device=device, cpu_offload=cpu_offload, low_memory=low_memory,
+                   source=source)
 
     # ------------------------------------------------------------------ components
     @property

@@ -152,7 +152,7 @@ def running(model: AceStepModel, part: str, memory_required: int = 0) -> Iterato
     device = _param_device(patcher.model)
     # ComfyUI moves and frees the weights (the networks are shared with the patchers), so the view
     # neither offloads nor drops them.
-    view = AceStepPipeline(**model.pipe.components, dtype=model.pipe.dtype, device=device)
+    view = AceStepPipeline(**model.pipe.components, dtype=model.pipe.dtype, device=device, source=model.pipe.source)
     try:
         # ComfyUI runs nodes under torch.inference_mode(); acestep_core keys caches on tensor version
         # counters, which inference tensors lack. Run the stage as plain no-grad code (same numbers).
