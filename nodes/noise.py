@@ -146,8 +146,10 @@ class AceStepNoise:
     def generate_noise(self, input_latent: dict) -> torch.Tensor:
         """The original's initial noise for this latent's shape, on the CPU in float32."""
         shape = tuple(input_latent["samples"].shape)
-        retake = None if self.retake_seeds is None else self.retake_spec
-        return starting_noise(shape, self.main_spec, retake, float(self.variance), dtype=torch.float32, device="cpu")
+        if self.retake_seeds is None:
+            return starting_noise(shape, self.main_spec, dtype=torch.float32, device="cpu")
+        return starting_noise(shape, self.main_spec, self.retake_spec, float(self.variance), dtype=torch.float32,
+                              device="cpu")
 
     # --- what the sampler passes to acestep_core --------------------------------------------------
     @property

@@ -154,3 +154,16 @@ def test_schema_is_stable_across_calls(our_nodes, node_id):
     a = json.dumps(cls.GET_NODE_INFO_V1(), sort_keys=True, default=str)
     b = json.dumps(cls.GET_NODE_INFO_V1(), sort_keys=True, default=str)
     assert a == b
+
+
+def test_the_pack_uses_its_own_acestep_core(pack, our_nodes):
+    """Loaded the way ComfyUI loads it, the pack imports the library inside its folder (relatively) and
+    never a top-level `acestep_core` (users have none installed; another version could be)."""
+    import importlib.util
+
+    assert "acestep_core" not in sys.modules, sys.modules["acestep_core"].__file__
+    assert importlib.util.find_spec("acestep_core") is None, "acestep_core is importable in ComfyUI's Python"
+    own = sys.modules[f"{pack.__name__}.acestep_core"]
+    assert Path(own.__file__).resolve().parent == Path(pack.__file__).resolve().parent / "acestep_core"
+    module = sys.modules[our_nodes["AceStepV1Sampler"].__module__]
+    assert module.__name__.startswith(pack.__name__ + ".nodes")
