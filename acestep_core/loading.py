@@ -4,9 +4,13 @@ Every model is first built on the meta device from its config (or from tensor sh
 file has none), the file's keys and shapes are checked against it, and only then are the weights
 read, cast and assigned. So a bad file fails before anything heavy happens, and memory never holds
 a second copy of the weights (no random init that is then overwritten).
+
+How the layers compute is chosen here too, once per load: the ``operations`` each model is built
+with (``ACESTEP_CPU_GEMM``, see ``models/cpu_gemm.py``).
 """
 from __future__ import annotations
 
+import os
 import re
 from typing import Callable
 
@@ -14,6 +18,10 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointError, CheckpointSource, PartSource
+from .models.cpu_gemm import ROUTES
+from .models.operations import Operations, cpu_operations
+
+CPU_GEMM_ENV = "ACESTEP_CPU_GEMM"
 
 DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -40,6 +48,15 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
 _UMT5_IGNORED = re.compile(r"^(decoder\.|lm_head\.)")
 _UMT5_OPTIONAL = ("encoder.embed_tokens.weight",)  # tied to shared.weight, often absent
 _VOCODER_OPTIONAL = ("mel_transform.spectrogram.window", "mel_transform.mel_scale.fb")  # recomputed if absent
+
+
+def operations_from_env() -> Operations:
+    """The layer set for models loaded now: ``ACESTEP_CPU_GEMM`` = auto (unset) | onednn | blas."""
+    wanted = os.environ.get(CPU_GEMM_ENV, "auto")
+    try:
+        return cpu_operations(wanted)
+    except ValueError:
+        raise ValueError(f"{CPU_GEMM_ENV}={wanted!r} is not one of {', '.join(ROUTES)}; unset it for auto") from None
 
 
 def _check_keys(src: PartSource, expected: dict[str, tuple[int, ...]], file_shapes: dict[str, tuple[int, ...]],
@@ -80,18 +97,20 @@ def _expected(model: nn.Module) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def load_transformer(src: PartSource, *, dtype: torch.dtype, device: torch.device | str = "cpu") -> nn.Module:
+def load_transformer(src: PartSource, *, dtype: torch.dtype, device: torch.device | str = "cpu",
+                     operations: Operations | None = None) -> nn.Module:
     """The DiT; training-only heads (projectors, add_*_proj) are never read (spec §5.7)."""
     from .models.transformer import AceStepTransformer, infer_transformer_config, is_unused_transformer_key
 
     config = src.config if src.config is not None else infer_transformer_config(src.tensors.meta_tensors())
-    model = AceStepTransformer.from_config(config, device="meta")
+    model = AceStepTransformer.from_config(config, device="meta", operations=operations or operations_from_env())
     keys = _check_keys(src, _expected(model), src.tensors.shapes(), is_unused_transformer_key)
     state = src.tensors.load(keys, dtype=dtype, device=device)
     return _assign(model, state, device=device, dtype=dtype)
 
 
-def load_vocoder(src: PartSource, *, dtype: torch.dtype, device: torch.device | str = "cpu") -> nn.Module:
+def load_vocoder(src: PartSource, *, dtype: torch.dtype, device: torch.device | str = "cpu",
+                 operations: Operations | None = None) -> nn.Module:
     """The HiFiGAN vocoder; accepts legacy weight_g/weight_v and parametrization names (spec A.3)."""
     from .models.vocoder import MusicVocoder, convert_vocoder_state_dict, infer_vocoder_config
 
@@ -99,7 +118,7 @@ def load_vocoder(src: PartSource, *, dtype: torch.dtype, device: torch.device | 
     config = src.config if src.config is not None else infer_vocoder_config(meta)
     # Built for real (not on meta): it is small, and its mel buffers must hold computed values when
     # a file lacks them.
-    model = MusicVocoder.from_config(config)
+    model = MusicVocoder.from_config(config, operations=operations or operations_from_env())
     file_shapes = {k: tuple(v.shape) for k, v in meta.items()}
     keys = _check_keys(src, _expected(model), file_shapes, lambda k: False, _VOCODER_OPTIONAL)
     raw_keys = src.tensors.keys()
@@ -121,12 +140,13 @@ def load_dcae(src: PartSource, *, dtype: torch.dtype, device: torch.device | str
     return _assign(model, state, device=device, dtype=dtype)
 
 
-def load_music_dcae(source: CheckpointSource, *, dtype: torch.dtype, device: torch.device | str = "cpu") -> nn.Module:
+def load_music_dcae(source: CheckpointSource, *, dtype: torch.dtype, device: torch.device | str = "cpu",
+                    operations: Operations | None = None) -> nn.Module:
     """DCAE + vocoder as one `MusicDCAE` (encode: audio → latents, decode: latents → audio)."""
     from .models.dcae import MusicDCAE
 
     return MusicDCAE(load_dcae(source["dcae"], dtype=dtype, device=device),
-                     load_vocoder(source["vocoder"], dtype=dtype, device=device))
+                     load_vocoder(source["vocoder"], dtype=dtype, device=device, operations=operations))
 
 
 def load_prompt_tokenizer(source: CheckpointSource):
@@ -174,14 +194,15 @@ class SentencePieceT5Tokenizer:
         return {"input_ids": torch.tensor(ids, dtype=torch.long), "attention_mask": torch.tensor(mask, dtype=torch.long)}
 
 
-def load_text_encoder(source: CheckpointSource, *, dtype: torch.dtype, device: torch.device | str = "cpu"):
+def load_text_encoder(source: CheckpointSource, *, dtype: torch.dtype, device: torch.device | str = "cpu",
+                      operations: Operations | None = None):
     """Tokenizer + UMT5 encoder as a `PromptEncoder`; decoder / lm_head tensors are ignored."""
     from .models.text_encoder import PromptEncoder, build_umt5_encoder, infer_umt5_config
 
     src = source["text_encoder"]
     shapes = src.tensors.shapes()
     config = src.config if src.config is not None else infer_umt5_config(shapes)
-    model = build_umt5_encoder(config, device="meta")
+    model = build_umt5_encoder(config, device="meta", operations=operations or operations_from_env())
     keys = _check_keys(src, _expected(model), shapes, lambda k: bool(_UMT5_IGNORED.match(k)), _UMT5_OPTIONAL)
     state = src.tensors.load(keys, dtype=dtype, device=device)
     if "encoder.embed_tokens.weight" not in state:

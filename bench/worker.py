@@ -61,9 +61,11 @@ def dit_config() -> dict:
 def build_dit(dtype: torch.dtype, device: str, meta: bool = False):
     cfg = dit_config()
     if IMPL == "ours":
+        from acestep_core.loading import operations_from_env
         from acestep_core.models.transformer import AceStepTransformer
 
-        model = AceStepTransformer.from_config(cfg, dtype=dtype, device="meta")
+        # the layer set a loaded DiT gets (ACESTEP_CPU_GEMM, e.g. from --switch)
+        model = AceStepTransformer.from_config(cfg, dtype=dtype, device="meta", operations=operations_from_env())
         if meta:
             return model.eval()
         model = model.to_empty(device=device)

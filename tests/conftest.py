@@ -32,12 +32,15 @@ def lyric_vocab() -> Path:
 
 
 @pytest.fixture(params=["blas", "onednn"])
-def cpu_gemm_route(request, monkeypatch) -> str:
-    """Run a golden case with float32 linear layers through each library (cpu_gemm), whatever this
-    machine's default, and down to one row so that the tiny models' short inputs take the route too."""
+def cpu_gemm_route(request, monkeypatch):
+    """The layer set (models/operations.py) of each CPU GEMM library, whatever this machine's default,
+    for a golden case to build its model with; ACESTEP_CPU_GEMM names it too, for the models a case
+    loads itself. Down to one row, so that the tiny models' short inputs take the route too."""
     from acestep_core.models import cpu_gemm
+    from acestep_core.models.operations import cpu_operations
 
     monkeypatch.setenv("ACESTEP_CPU_GEMM", request.param)
     monkeypatch.setattr(cpu_gemm, "MIN_ROWS", 1)
-    assert cpu_gemm.cpu_gemm_route() == request.param
-    return request.param
+    operations = cpu_operations(request.param)
+    assert (operations.linear is cpu_gemm.onednn_linear) == (request.param == "onednn")
+    return operations

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cpu_gemm import Linear
+from .operations import Operations, TorchOps
 from .rope import apply_rope
 
 FP16_MAX = 65504.0
@@ -27,15 +27,16 @@ class LinearSelfAttention(nn.Module):
     """Linear attention with a ReLU kernel and RoPE on q and k (upstream ``CustomLiteLAProcessor2_0``)."""
 
     def __init__(self, dim: int, heads: int, head_dim: int, eps: float = 1e-15,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 operations: Operations = TorchOps) -> None:
         super().__init__()
         inner = heads * head_dim
         fk = _factory(device, dtype)
         self.heads, self.head_dim, self.eps = heads, head_dim, eps
-        self.to_q = Linear(dim, inner, bias=True, **fk)
-        self.to_k = Linear(dim, inner, bias=True, **fk)
-        self.to_v = Linear(dim, inner, bias=True, **fk)
-        self.to_out = nn.ModuleList([Linear(inner, dim, bias=True, **fk)])
+        self.to_q = operations.Linear(dim, inner, bias=True, **fk)
+        self.to_k = operations.Linear(dim, inner, bias=True, **fk)
+        self.to_v = operations.Linear(dim, inner, bias=True, **fk)
+        self.to_out = nn.ModuleList([operations.Linear(inner, dim, bias=True, **fk)])
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -92,15 +93,16 @@ class CrossAttention(nn.Module):
     """
 
     def __init__(self, dim: int, context_dim: int, heads: int, head_dim: int,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 operations: Operations = TorchOps) -> None:
         super().__init__()
         inner = heads * head_dim
         fk = _factory(device, dtype)
         self.heads, self.head_dim = heads, head_dim
-        self.to_q = Linear(dim, inner, bias=True, **fk)
-        self.to_k = Linear(context_dim, inner, bias=True, **fk)
-        self.to_v = Linear(context_dim, inner, bias=True, **fk)
-        self.to_out = nn.ModuleList([Linear(inner, dim, bias=True, **fk)])
+        self.to_q = operations.Linear(dim, inner, bias=True, **fk)
+        self.to_k = operations.Linear(context_dim, inner, bias=True, **fk)
+        self.to_v = operations.Linear(context_dim, inner, bias=True, **fk)
+        self.to_out = nn.ModuleList([operations.Linear(inner, dim, bias=True, **fk)])
 
     def project_context(self, context: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> ContextKV:
         """Keys/values of ``context [B,L,C]``; keys rotated with the context's own positions."""

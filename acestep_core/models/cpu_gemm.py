@@ -7,15 +7,13 @@ runs the very same product as a 1×1 convolution at 210–400 GFLOP/s. A token-m
 input already is a channels-last ``[1, in, 1, rows]`` image, so the detour costs no copies. The
 sums run in another order (a few 1e-7 of the RMS, like any change of GEMM kernel).
 
-The route is chosen per machine, never per call, so a machine always gives the same numbers:
-``ACESTEP_CPU_GEMM=onednn|blas`` forces one, the default (``auto``) takes oneDNN where MKL is
-torch's BLAS and the CPU is not Intel's. Other dtypes and devices keep ``F.linear`` (bfloat16 on a
-CPU already runs in oneDNN).
+The route is chosen once per machine, when a model is built (``operations.cpu_operations``), never
+per call, so a machine always gives the same numbers. Other dtypes and devices keep ``F.linear``
+(bfloat16 on a CPU already runs in oneDNN).
 """
 from __future__ import annotations
 
 import functools
-import os
 import platform
 
 import torch
@@ -41,11 +39,11 @@ def cpu_vendor() -> str:
     return platform.processor()  # Windows: "... AuthenticAMD" / "... GenuineIntel"
 
 
-def cpu_gemm_route() -> str:
-    """``onednn`` or ``blas``: which library runs this machine's float32 CPU linear layers."""
-    wanted = os.environ.get("ACESTEP_CPU_GEMM", "auto").strip().lower() or "auto"
+def cpu_gemm_route(wanted: str = "auto") -> str:
+    """``onednn`` or ``blas``: the library for float32 CPU linear layers; ``auto`` decides by CPU and BLAS."""
+    wanted = wanted.strip().lower() or "auto"
     if wanted not in ROUTES:
-        raise ValueError(f"ACESTEP_CPU_GEMM={wanted!r} is not one of {', '.join(ROUTES)}; unset it for auto")
+        raise ValueError(f"CPU GEMM route {wanted!r} is not one of {', '.join(ROUTES)}")
     if not torch.backends.mkldnn.is_available():
         return "blas"
     if wanted == "auto":
@@ -54,28 +52,19 @@ def cpu_gemm_route() -> str:
     return wanted
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``F.linear(x, weight, bias)``, by a oneDNN 1×1 convolution where that is this machine's route."""
+def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)``, by a oneDNN 1×1 convolution for float32 CPU inputs of ``MIN_ROWS`` rows."""
     out_features, in_features = weight.shape
     rows = x.numel() // in_features if in_features else 0
-    if (x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32
-            or rows < MIN_ROWS or cpu_gemm_route() != "onednn"):
+    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or rows < MIN_ROWS:
         return F.linear(x, weight, bias)
     image = x.reshape(1, 1, rows, in_features).permute(0, 3, 1, 2)  # [1, in, 1, rows], channels-last
     y = F.conv2d(image, weight.view(out_features, in_features, 1, 1), bias)
     return y.permute(0, 2, 3, 1).reshape(*x.shape[:-1], out_features)  # a view: the output is channels-last
 
 
-class Linear(nn.Linear):
-    """``nn.Linear`` (same parameters and keys) whose forward is :func:`linear`."""
+class OneDnnLinear(nn.Linear):
+    """``nn.Linear`` (same parameters and keys, so LoRA and ERG hooks act alike) run by :func:`onednn_linear`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return linear(x, self.weight, self.bias)
-
-
-def use_cpu_gemm(model: nn.Module) -> nn.Module:
-    """Turn every plain ``nn.Linear`` of a model built elsewhere (UMT5) into :class:`Linear`, in place."""
-    for module in model.modules():
-        if type(module) is nn.Linear:
-            module.__class__ = Linear
-    return model
+        return onednn_linear(x, self.weight, self.bias)

@@ -47,8 +47,9 @@ from ..audio.geometry import (
     samples_for_frames,
 )
 from ..audio.resample import resample
-from .dcae_blocks import use_in_place_blocks, use_sub_pixel_upsampling
+from .dcae_blocks import use_in_place_blocks
 from .layer_hooks import LayerHook, before_each_layer
+from .operations import Operations, TorchOps
 from .vocoder import MusicVocoder, convert_vocoder_state_dict, infer_vocoder_config
 
 DecodeMode = Literal["plain", "overlapped", "chunked"]
@@ -123,7 +124,7 @@ def build_autoencoder(
         model = AutoencoderDC(**kwargs)
     if dtype is not None:
         nn.Module.to(model, dtype=dtype)  # ModelMixin.to only adds a warning about fp32-kept modules (none here)
-    return use_sub_pixel_upsampling(use_in_place_blocks(model)).eval()
+    return use_in_place_blocks(model).eval()
 
 
 def _shape(value: Any) -> tuple[int, ...]:
@@ -274,11 +275,12 @@ class MusicDCAE(nn.Module):
         *,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        operations: Operations = TorchOps,
     ) -> MusicDCAE:
         """Build both parts from their config dicts (``None``: the released checkpoint's config)."""
         return cls(
             build_autoencoder(dcae_config or DEFAULT_DCAE_CONFIG, dtype=dtype, device=device),
-            MusicVocoder.from_config(vocoder_config or {}, dtype=dtype, device=device),
+            MusicVocoder.from_config(vocoder_config or {}, dtype=dtype, device=device, operations=operations),
         )
 
     @classmethod

@@ -7,11 +7,18 @@ songs. Done in place on the tensors that were just made, the arithmetic is the s
 operation, so the output is bit-identical (tests/core/test_dcae_blocks.py compares with diffusers'
 own forwards). Each forward keeps diffusers' code for the configurations it does not cover.
 
-One step changes the arithmetic: ``SubPixelDCUpBlock2d`` runs the decoder's upsample-then-3x3-conv
+diffusers builds its blocks itself and takes no layer set, so ``use_in_place_blocks`` builds ours
+once, when the model is built (``dcae.build_autoencoder``), each holding the very parameters of the
+block it replaces; nothing changes a module's class afterwards.
+
+One step changes the arithmetic: ``InPlaceDCUpBlock2d`` runs the decoder's upsample-then-3x3-conv
 as a 2x2 convolution of the input per output phase (2.25x fewer multiplies, the same function up
-to float rounding); ``use_sub_pixel_upsampling(model, False)`` restores the bit-identical form.
+to float rounding) while its ``sub_pixel`` is set; ``use_sub_pixel_upsampling(model, False)``
+restores the bit-identical form.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +27,21 @@ from diffusers.models.normalization import RMSNorm
 from torch import nn
 
 
+def _rebuilt(block: nn.Module, cls: type[nn.Module], *args: Any) -> nn.Module:
+    """``cls(*args)`` holding ``block``'s own parameters and buffers (built on meta: no copies, no init)."""
+    with torch.device("meta"):
+        new = cls(*args)
+    new.load_state_dict(block.state_dict(keep_vars=True), strict=True, assign=True)
+    return new.train(block.training)
+
+
 class InPlaceRMSNorm(RMSNorm):
     """``x · rsqrt(mean(x²) + eps) · weight + bias``, the last three steps on one fresh tensor (float32)."""
+
+    @classmethod
+    def of(cls, norm: RMSNorm) -> InPlaceRMSNorm:
+        """This norm holding ``norm``'s parameters."""
+        return _rebuilt(norm, cls, norm.dim, norm.eps, norm.elementwise_affine, norm.bias is not None)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         weight_ok = self.weight is None or self.weight.dtype == torch.float32
@@ -39,6 +59,13 @@ class InPlaceRMSNorm(RMSNorm):
 class InPlaceResBlock(autoencoder_dc.ResBlock):
     """``x + norm(conv2(SiLU(conv1(x))))`` with the SiLU and the residual sum in place."""
 
+    @classmethod
+    def of(cls, block: autoencoder_dc.ResBlock) -> InPlaceResBlock:
+        """This block holding ``block``'s parameters and activation."""
+        new = _rebuilt(block, cls, block.conv1.in_channels, block.conv2.out_channels, block.norm_type, None)
+        new.nonlinearity = block.nonlinearity
+        return new
+
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         if self.norm_type != "rms_norm" or not isinstance(self.nonlinearity, nn.SiLU):
             return super().forward(hidden_states)
@@ -54,14 +81,62 @@ class InPlaceDCUpBlock2d(autoencoder_dc.DCUpBlock2d):
     diffusers builds the shortcut as ``pixel_shuffle(repeat_interleave(x, r))``; for r = factor (each
     stage halves the channels) output pixel ``(f·p + i, f·q + j)`` of channel ``c`` is input channel
     ``f·c + i`` at ``(p, q)`` for every ``j``: a strided view, no copies.
+
+    While ``sub_pixel`` is set, the upsample and the 3x3 convolution run as one 2x2 convolution of
+    the input per output phase. Why: each output pixel of a 3x3 convolution over a
+    nearest-upsampled image reads only 2x2 distinct input pixels, so summing the kernel taps that
+    read the same pixel gives the same function with 16 instead of 36 multiply-adds per input pixel
+    and output channel, and without the 4x upsampled copy of the input (680 MB at the last stage of
+    a 60 s song). Not bit-identical (sums in another order): closer to float64 than the
+    upsample-then-convolve form (tests); 2x faster per layer at the music DCAE's two last stages on
+    a CPU. ``use_sub_pixel_upsampling`` switches it for a whole model.
     """
+
+    sub_pixel = True
+    """Run as sub-pixel convolutions where the block's form allows (False: bit-identical to diffusers)."""
+
+    @classmethod
+    def of(cls, block: autoencoder_dc.DCUpBlock2d, sub_pixel: bool = True) -> InPlaceDCUpBlock2d:
+        """This block holding ``block``'s parameters."""
+        conv = block.conv
+        out_channels = conv.out_channels if block.interpolate else conv.out_channels // block.factor**2
+        new = _rebuilt(block, cls, conv.in_channels, out_channels, block.interpolate, block.shortcut,
+                       block.interpolation_mode)
+        new.sub_pixel = sub_pixel
+        return new
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         f = self.factor
         if not (self.interpolate and self.shortcut and self.repeats == f):
             return super().forward(hidden_states)
+        if self.sub_pixel and self._sub_pixel_form():
+            return self._sub_pixel_forward(hidden_states)
         x = F.interpolate(hidden_states, scale_factor=f, mode=self.interpolation_mode)
         return _add_shortcut_(self.conv(x), hidden_states, f)
+
+    def _sub_pixel_form(self) -> bool:
+        """Nearest x2 upsampling and a plain 3x3 convolution: what the phase kernels reproduce."""
+        conv = self.conv
+        plain_conv = (conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
+                      and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
+        return self.interpolation_mode == "nearest" and self.factor == 2 and plain_conv
+
+    def _sub_pixel_forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        conv = self.conv
+        batch, _, height, width = hidden_states.shape
+        channels = conv.out_channels
+        bias = None if conv.bias is None else conv.bias.repeat_interleave(4)
+        # phase (i, j) of output pixel (p, q) is [i:, j:] of a 2x2 convolution over the padded input
+        phases = F.conv2d(F.pad(hidden_states, (1, 1, 1, 1)), sub_pixel_kernels(conv.weight), bias)
+        phases = phases.unflatten(1, (channels, 2, 2))
+        channels_last = hidden_states.is_contiguous(memory_format=torch.channels_last)
+        x = torch.empty(batch, channels, 2 * height, 2 * width, dtype=phases.dtype, device=phases.device,
+                        memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        tiles = _tiles(x, 2)
+        for i in range(2):
+            for j in range(2):
+                tiles[:, :, :, i, :, j] = phases[:, :, i, j, i:i + height, j:j + width]
+        return _add_shortcut_(x, hidden_states, 2)
 
 
 def _tiles(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -89,48 +164,11 @@ def sub_pixel_kernels(weight: torch.Tensor) -> torch.Tensor:
     return k.reshape(-1, weight.shape[1], 2, 2).to(weight.dtype)
 
 
-class SubPixelDCUpBlock2d(InPlaceDCUpBlock2d):
-    """Nearest x2 upsample → 3x3 conv as one 2x2 convolution of the input for all four output phases.
-
-    Why: each output pixel of a 3x3 convolution over a nearest-upsampled image reads only 2x2
-    distinct input pixels, so summing the kernel taps that read the same pixel gives the same
-    function with 16 instead of 36 multiply-adds per input pixel and output channel, and without
-    the 4x upsampled copy of the input (680 MB at the last stage of a 60 s song). Not bit-identical
-    (sums in another order): closer to float64 than the upsample-then-convolve form (tests); 2x
-    faster per layer at the music DCAE's two last stages on a CPU. ``use_sub_pixel_upsampling``
-    switches back.
-    """
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        conv = self.conv
-        plain_conv = (conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
-                      and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
-        shortcut = self.shortcut and self.repeats == self.factor
-        if not (self.interpolate and self.interpolation_mode == "nearest" and self.factor == 2 and plain_conv
-                and shortcut):
-            return super().forward(hidden_states)
-        batch, _, height, width = hidden_states.shape
-        channels = conv.out_channels
-        bias = None if conv.bias is None else conv.bias.repeat_interleave(4)
-        # phase (i, j) of output pixel (p, q) is [i:, j:] of a 2x2 convolution over the padded input
-        phases = F.conv2d(F.pad(hidden_states, (1, 1, 1, 1)), sub_pixel_kernels(conv.weight), bias)
-        phases = phases.unflatten(1, (channels, 2, 2))
-        channels_last = hidden_states.is_contiguous(memory_format=torch.channels_last)
-        x = torch.empty(batch, channels, 2 * height, 2 * width, dtype=phases.dtype, device=phases.device,
-                        memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        tiles = _tiles(x, 2)
-        for i in range(2):
-            for j in range(2):
-                tiles[:, :, :, i, :, j] = phases[:, :, i, j, i:i + height, j:j + width]
-        return _add_shortcut_(x, hidden_states, 2)
-
-
 def use_sub_pixel_upsampling(model: nn.Module, enabled: bool = True) -> nn.Module:
-    """Run ``model``'s (in-place) DCUpBlock2d modules as sub-pixel convolutions, or back (``enabled=False``)."""
-    old, new = (InPlaceDCUpBlock2d, SubPixelDCUpBlock2d) if enabled else (SubPixelDCUpBlock2d, InPlaceDCUpBlock2d)
+    """Run ``model``'s in-place upsamplers as sub-pixel convolutions, or not (``enabled=False``: bit-identical)."""
     for module in model.modules():
-        if type(module) is old:
-            module.__class__ = new
+        if isinstance(module, InPlaceDCUpBlock2d):
+            module.sub_pixel = enabled
     return model
 
 
@@ -142,13 +180,15 @@ _IN_PLACE: dict[type, type] = {
 
 
 def use_in_place_blocks(model: nn.Module) -> nn.Module:
-    """Switch ``model``'s diffusers RMSNorm / ResBlock / DCUpBlock2d modules to the in-place forwards.
+    """Replace the diffusers RMSNorm / ResBlock / DCUpBlock2d modules inside a newly built ``model`` by ours.
 
-    Only the class changes (each subclass adds no state), so parameters, state-dict keys and
+    Each is rebuilt as its in-place subclass around the same parameters, so state-dict keys and
     ``isinstance`` checks stay as they were. Exact types only: subclasses of them keep their own code.
     """
-    for module in model.modules():
-        faster = _IN_PLACE.get(type(module))
+    for name, child in list(model.named_children()):
+        faster = _IN_PLACE.get(type(child))
         if faster is not None:
-            module.__class__ = faster
+            child = faster.of(child)
+            setattr(model, name, child)
+        use_in_place_blocks(child)  # after its own rebuild: a new ResBlock brings a stock RMSNorm
     return model

@@ -7,12 +7,13 @@ Module names follow the checkpoint (``embed.out.{0,1}``, ``encoders.{j}.self_att
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cpu_gemm import Linear
+from .operations import Operations, TorchOps
 
 
 class RelPositionTable:
@@ -65,18 +66,16 @@ def rel_shift(bd: torch.Tensor) -> torch.Tensor:
 class RelPositionAttention(nn.Module):
     """Multi-head self-attention with Transformer-XL relative position terms (``pos_bias_u/v``)."""
 
-    def __init__(self, heads: int, dim: int,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(self, heads: int, dim: int, operations: Operations = TorchOps, **factory: Any) -> None:
         super().__init__()
-        fk = {"device": device, "dtype": dtype}
         self.h, self.d_k = heads, dim // heads
-        self.linear_q = Linear(dim, dim, **fk)
-        self.linear_k = Linear(dim, dim, **fk)
-        self.linear_v = Linear(dim, dim, **fk)
-        self.linear_out = Linear(dim, dim, **fk)
-        self.linear_pos = Linear(dim, dim, bias=False, **fk)
-        self.pos_bias_u = nn.Parameter(torch.empty(heads, self.d_k, **fk))
-        self.pos_bias_v = nn.Parameter(torch.empty(heads, self.d_k, **fk))
+        self.linear_q = operations.Linear(dim, dim, **factory)
+        self.linear_k = operations.Linear(dim, dim, **factory)
+        self.linear_v = operations.Linear(dim, dim, **factory)
+        self.linear_out = operations.Linear(dim, dim, **factory)
+        self.linear_pos = operations.Linear(dim, dim, bias=False, **factory)
+        self.pos_bias_u = nn.Parameter(torch.empty(heads, self.d_k, **factory))
+        self.pos_bias_v = nn.Parameter(torch.empty(heads, self.d_k, **factory))
         nn.init.xavier_uniform_(self.pos_bias_u)
         nn.init.xavier_uniform_(self.pos_bias_v)
 
@@ -103,12 +102,10 @@ class RelPositionAttention(nn.Module):
 class PositionwiseFeedForward(nn.Module):
     """``w_2(SiLU(w_1(x)))``."""
 
-    def __init__(self, dim: int, hidden: int,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(self, dim: int, hidden: int, operations: Operations = TorchOps, **factory: Any) -> None:
         super().__init__()
-        fk = {"device": device, "dtype": dtype}
-        self.w_1 = Linear(dim, hidden, **fk)
-        self.w_2 = Linear(hidden, dim, **fk)
+        self.w_1 = operations.Linear(dim, hidden, **factory)
+        self.w_2 = operations.Linear(hidden, dim, **factory)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.w_2(F.silu(self.w_1(x)))
@@ -117,14 +114,12 @@ class PositionwiseFeedForward(nn.Module):
 class ConformerLayer(nn.Module):
     """Pre-norm block: ``x += MHA(LN(x))``; ``x += FFN(LN(x))`` (no conv module, no macaron)."""
 
-    def __init__(self, dim: int, heads: int, hidden: int,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(self, dim: int, heads: int, hidden: int, operations: Operations = TorchOps, **factory: Any) -> None:
         super().__init__()
-        fk = {"device": device, "dtype": dtype}
-        self.self_attn = RelPositionAttention(heads, dim, **fk)
-        self.feed_forward = PositionwiseFeedForward(dim, hidden, **fk)
-        self.norm_ff = nn.LayerNorm(dim, eps=1e-5, **fk)
-        self.norm_mha = nn.LayerNorm(dim, eps=1e-5, **fk)
+        self.self_attn = RelPositionAttention(heads, dim, operations, **factory)
+        self.feed_forward = PositionwiseFeedForward(dim, hidden, operations, **factory)
+        self.norm_ff = operations.LayerNorm(dim, eps=1e-5, **factory)
+        self.norm_mha = operations.LayerNorm(dim, eps=1e-5, **factory)
 
     def forward(self, x: torch.Tensor, pos_emb: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         x = x + self.self_attn(self.norm_mha(x), pos_emb, keep)
@@ -134,11 +129,10 @@ class ConformerLayer(nn.Module):
 class LinearEmbed(nn.Module):
     """``embed.out``: Linear then LayerNorm (upstream's trailing Dropout has no weights)."""
 
-    def __init__(self, idim: int, odim: int,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(self, idim: int, odim: int, operations: Operations = TorchOps, **factory: Any) -> None:
         super().__init__()
-        fk = {"device": device, "dtype": dtype}
-        self.out = nn.Sequential(Linear(idim, odim, **fk), nn.LayerNorm(odim, eps=1e-5, **fk))
+        self.out = nn.Sequential(operations.Linear(idim, odim, **factory),
+                                 operations.LayerNorm(odim, eps=1e-5, **factory))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(x)
@@ -149,15 +143,15 @@ class LyricConformer(nn.Module):
 
     def __init__(self, input_size: int = 1024, output_size: int = 1024, attention_heads: int = 16,
                  linear_units: int = 4096, num_blocks: int = 6,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 operations: Operations = TorchOps, **factory: Any) -> None:
         super().__init__()
-        fk = {"device": device, "dtype": dtype}
         self.xscale = math.sqrt(output_size)
-        self.embed = LinearEmbed(input_size, output_size, **fk)
+        self.embed = LinearEmbed(input_size, output_size, operations, **factory)
         self.encoders = nn.ModuleList(
-            ConformerLayer(output_size, attention_heads, linear_units, **fk) for _ in range(num_blocks)
+            ConformerLayer(output_size, attention_heads, linear_units, operations, **factory)
+            for _ in range(num_blocks)
         )
-        self.after_norm = nn.LayerNorm(output_size, eps=1e-5, **fk)
+        self.after_norm = operations.LayerNorm(output_size, eps=1e-5, **factory)
         self.pos_table = RelPositionTable(output_size)
 
     def forward(self, xs: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .cpu_gemm import use_cpu_gemm
+from .operations import Operations, TorchOps
 
 # ERG-tag ("weak" text) hook points and factor, spec §3 / §8.6.
 ERG_TAG_BLOCKS = (8, 9)
@@ -44,14 +44,31 @@ def umt5_config_dict(config: dict) -> "object":
     return cfg
 
 
-def build_umt5_encoder(config: dict, device: torch.device | str | None = None) -> nn.Module:
-    """An (uninitialised when device='meta') UMT5 encoder built from its config dict."""
+def build_umt5_encoder(config: dict, device: torch.device | str | None = None,
+                       operations: Operations = TorchOps) -> nn.Module:
+    """An (uninitialised when device='meta') UMT5 encoder built from its config dict, linears from ``operations``."""
     from transformers import UMT5EncoderModel
 
     cfg = umt5_config_dict(config)
     with torch.device(device or "cpu"):
         model = UMT5EncoderModel(cfg)
-    return use_cpu_gemm(model).eval().requires_grad_(False)
+        _make_linears(model, operations)
+    return model.eval().requires_grad_(False)
+
+
+def _make_linears(model: nn.Module, operations: Operations) -> None:
+    """Rebuild every plain ``nn.Linear`` of a freshly built ``model`` as ``operations.Linear`` (same shapes).
+
+    transformers makes UMT5's layers itself and takes no layer set, so its linears are made again
+    here, before any weights are loaded; nothing but their class differs.
+    """
+    if operations.Linear is nn.Linear:
+        return
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Linear:
+                setattr(parent, name, operations.Linear(child.in_features, child.out_features,
+                                                        bias=child.bias is not None, dtype=child.weight.dtype))
 
 
 def infer_umt5_config(shapes: dict[str, tuple[int, ...]]) -> dict:

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import ContextKV, CrossAttention, LinearSelfAttention, cross_attention_bias
-from .cpu_gemm import Linear, linear
 from .lyric_encoder import LyricConformer
+from .operations import Operations, TorchOps
 from .rope import RotaryTables
 
 # The released ``ace_step_transformer/config.json`` (spec §2.1), minus ``_class_name``.
@@ -77,10 +77,11 @@ class TimestepEmbedding(nn.Module):
     """``linear_2(SiLU(linear_1(x)))`` (diffusers ``TimestepEmbedding`` key names)."""
 
     def __init__(self, in_channels: int, dim: int,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 operations: Operations = TorchOps) -> None:
         super().__init__()
-        self.linear_1 = Linear(in_channels, dim, device=device, dtype=dtype)
-        self.linear_2 = Linear(dim, dim, device=device, dtype=dtype)
+        self.linear_1 = operations.Linear(in_channels, dim, device=device, dtype=dtype)
+        self.linear_2 = operations.Linear(dim, dim, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear_2(F.silu(self.linear_1(x)))
@@ -93,15 +94,16 @@ class PatchEmbed(nn.Module):
     """
 
     def __init__(self, in_channels: int, dim: int, patch_size: Sequence[int],
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 operations: Operations = TorchOps) -> None:
         super().__init__()
         fk = {"device": device, "dtype": dtype}
         hidden = in_channels * 256
         patch = tuple(patch_size)
         self.early_conv_layers = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, kernel_size=patch, stride=patch, padding=0, bias=True, **fk),
-            nn.GroupNorm(num_groups=32, num_channels=hidden, eps=1e-6, affine=True, **fk),
-            nn.Conv2d(hidden, dim, kernel_size=1, stride=1, padding=0, bias=True, **fk),
+            operations.Conv2d(in_channels, hidden, kernel_size=patch, stride=patch, padding=0, bias=True, **fk),
+            operations.GroupNorm(num_groups=32, num_channels=hidden, eps=1e-6, affine=True, **fk),
+            operations.Conv2d(hidden, dim, kernel_size=1, stride=1, padding=0, bias=True, **fk),
         )
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
@@ -109,58 +111,57 @@ class PatchEmbed(nn.Module):
 
 
 class ConvLayer(nn.Module):
-    """A Conv1d (key ``.conv``) optionally followed by SiLU."""
+    """Holds a Conv1d under the checkpoint's key ``.conv``; ``GLUMBConv`` applies its weights itself."""
 
     def __init__(self, in_dim: int, out_dim: int, kernel_size: int, groups: int = 1, bias: bool = True,
-                 act: bool = False,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 operations: Operations = TorchOps) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(in_dim, out_dim, kernel_size, padding=kernel_size // 2, groups=groups,
-                              bias=bias, device=device, dtype=dtype)
-        self.act = act
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        return F.silu(x) if self.act else x
+        self.conv = operations.Conv1d(in_dim, out_dim, kernel_size, padding=kernel_size // 2, groups=groups,
+                                      bias=bias, device=device, dtype=dtype)
 
 
 class GLUMBConv(nn.Module):
     """Feed-forward along time: 1×1 expand + SiLU, depthwise k=3, value·SiLU(gate), 1×1 project."""
 
     def __init__(self, dim: int, hidden: int,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 operations: Operations = TorchOps) -> None:
         super().__init__()
-        fk = {"device": device, "dtype": dtype}
-        self.inverted_conv = ConvLayer(dim, hidden * 2, 1, act=True, **fk)
+        fk = {"device": device, "dtype": dtype, "operations": operations}
+        self.inverted_conv = ConvLayer(dim, hidden * 2, 1, **fk)
         self.depth_conv = ConvLayer(hidden * 2, hidden * 2, 3, groups=hidden * 2, **fk)
         self.point_conv = ConvLayer(hidden, dim, 1, bias=False, **fk)
+        self._linear = operations.linear
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Same weights and arithmetic as upstream's three Conv1d calls, in the token-major layout
         # ([B, T, C]) throughout, which changes only the order of the sums (a few 1e-6 of the RMS):
         # * the 1×1 convolutions are GEMMs (oneDNN ran them as channels-first convolutions at a third
-        #   of the rate; cpu_gemm.linear picks this machine's GEMM library);
+        #   of the rate; operations.linear is the GEMM library the model was built with);
         # * the depthwise k=3 convolution reads [B, T, C] as a channels-last [B, C, 1, T] image,
         #   which oneDNN convolves in place (~15× faster than transposing to [B, C, T] and back).
         inv, dw, point = self.inverted_conv.conv, self.depth_conv.conv, self.point_conv.conv
-        h = F.silu(linear(x, inv.weight.squeeze(-1), inv.bias), inplace=True)  # in place: no second 12800-wide buffer
+        # SiLU in place: no second 12800-wide buffer
+        h = F.silu(self._linear(x, inv.weight.squeeze(-1), inv.bias), inplace=True)
         h = F.conv2d(h.transpose(1, 2).unsqueeze(2), dw.weight.unsqueeze(2), dw.bias,
                      padding=(0, dw.padding[0]), groups=dw.groups).squeeze(2)
         h, gate = torch.chunk(h, 2, dim=1)
         # contiguous (a no-op for channels-last): a transposed 3-D input sends F.linear to bmm
-        return linear((h * F.silu(gate)).transpose(1, 2).contiguous(), point.weight.squeeze(-1), point.bias)
+        return self._linear((h * F.silu(gate)).transpose(1, 2).contiguous(), point.weight.squeeze(-1), point.bias)
 
 
 class LinearTransformerBlock(nn.Module):
     """adaLN-single block: gated linear self-attention, ungated cross-attention, gated GLUMBConv."""
 
     def __init__(self, dim: int, heads: int, head_dim: int, mlp_ratio: float,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 operations: Operations = TorchOps) -> None:
         super().__init__()
         fk = {"device": device, "dtype": dtype}
-        self.attn = LinearSelfAttention(dim, heads, head_dim, **fk)
-        self.cross_attn = CrossAttention(dim, dim, heads, head_dim, **fk)
-        self.ff = GLUMBConv(dim, int(dim * mlp_ratio), **fk)
+        self.attn = LinearSelfAttention(dim, heads, head_dim, **fk, operations=operations)
+        self.cross_attn = CrossAttention(dim, dim, heads, head_dim, **fk, operations=operations)
+        self.ff = GLUMBConv(dim, int(dim * mlp_ratio), **fk, operations=operations)
         self.scale_shift_table = nn.Parameter(torch.randn(6, dim, **fk) / dim**0.5)
 
     def forward(self, h: torch.Tensor, temb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
@@ -180,13 +181,14 @@ class FinalLayer(nn.Module):
     """RMSNorm + (shift, scale) from the timestep embedding ``e`` + Linear, then unpatchify."""
 
     def __init__(self, dim: int, patch_size: Sequence[int], out_channels: int,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 operations: Operations = TorchOps) -> None:
         super().__init__()
         fk = {"device": device, "dtype": dtype}
         self.patch_size = tuple(patch_size)
         self.out_channels = out_channels
-        self.norm_final = nn.RMSNorm(dim, eps=1e-6, elementwise_affine=False, **fk)
-        self.linear = Linear(dim, self.patch_size[0] * self.patch_size[1] * out_channels, bias=True, **fk)
+        self.norm_final = operations.RMSNorm(dim, eps=1e-6, elementwise_affine=False, **fk)
+        self.linear = operations.Linear(dim, self.patch_size[0] * self.patch_size[1] * out_channels, bias=True, **fk)
         self.scale_shift_table = nn.Parameter(torch.randn(2, dim, **fk) / dim**0.5)
 
     def forward(self, x: torch.Tensor, e: torch.Tensor, output_length: int) -> torch.Tensor:
@@ -238,35 +240,40 @@ class CrossContext:
 
 
 class AceStepTransformer(nn.Module):
-    """ACEStepTransformer2DModel for inference: ``encode`` → context, ``decode`` → velocity ``[B,8,16,T]``."""
+    """ACEStepTransformer2DModel for inference: ``encode`` → context, ``decode`` → velocity ``[B,8,16,T]``.
+
+    Its torch layers come from ``operations`` (``models/operations.py``), the caller's choice.
+    """
 
     def __init__(self, in_channels: int = 8, num_layers: int = 24, attention_head_dim: int = 128,
                  num_attention_heads: int = 20, mlp_ratio: float = 2.5, out_channels: int = 8,
                  max_position: int = 32768, rope_theta: float = 1000000.0, speaker_embedding_dim: int = 512,
                  text_embedding_dim: int = 768, lyric_encoder_vocab_size: int = 6693,
                  lyric_hidden_size: int = 1024, patch_size: Sequence[int] = (16, 1), max_height: int = 16,
-                 *, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> None:
+                 *, dtype: torch.dtype | None = None, device: torch.device | str | None = None,
+                 operations: Operations = TorchOps) -> None:
         super().__init__()
         fk = {"device": device, "dtype": dtype}
+        ops = {"operations": operations}
         dim = num_attention_heads * attention_head_dim  # upstream recomputes inner_dim this way
         self.inner_dim, self.heads, self.head_dim = dim, num_attention_heads, attention_head_dim
         self.out_channels, self.patch_size, self.max_height = out_channels, tuple(patch_size), max_height
         self.rotary = RotaryTables(attention_head_dim, rope_theta, max_position)
 
         self.transformer_blocks = nn.ModuleList(
-            LinearTransformerBlock(dim, num_attention_heads, attention_head_dim, mlp_ratio, **fk)
+            LinearTransformerBlock(dim, num_attention_heads, attention_head_dim, mlp_ratio, **fk, **ops)
             for _ in range(num_layers)
         )
-        self.timestep_embedder = TimestepEmbedding(256, dim, **fk)
-        self.t_block = nn.Sequential(nn.SiLU(), Linear(dim, 6 * dim, bias=True, **fk))
-        self.speaker_embedder = Linear(speaker_embedding_dim, dim, **fk)
-        self.genre_embedder = Linear(text_embedding_dim, dim, **fk)
-        self.lyric_embs = nn.Embedding(lyric_encoder_vocab_size, lyric_hidden_size, **fk)
+        self.timestep_embedder = TimestepEmbedding(256, dim, **fk, **ops)
+        self.t_block = nn.Sequential(nn.SiLU(), operations.Linear(dim, 6 * dim, bias=True, **fk))
+        self.speaker_embedder = operations.Linear(speaker_embedding_dim, dim, **fk)
+        self.genre_embedder = operations.Linear(text_embedding_dim, dim, **fk)
+        self.lyric_embs = operations.Embedding(lyric_encoder_vocab_size, lyric_hidden_size, **fk)
         # The Conformer's sizes are upstream constructor defaults, not config entries (spec §5.4).
-        self.lyric_encoder = LyricConformer(input_size=lyric_hidden_size, **fk)
-        self.lyric_proj = Linear(lyric_hidden_size, dim, **fk)
-        self.proj_in = PatchEmbed(in_channels, dim, patch_size, **fk)
-        self.final_layer = FinalLayer(dim, patch_size, out_channels, **fk)
+        self.lyric_encoder = LyricConformer(input_size=lyric_hidden_size, **fk, **ops)
+        self.lyric_proj = operations.Linear(lyric_hidden_size, dim, **fk)
+        self.proj_in = PatchEmbed(in_channels, dim, patch_size, **fk, **ops)
+        self.final_layer = FinalLayer(dim, patch_size, out_channels, **fk, **ops)
 
     _CONFIG_KEYS = ("in_channels", "num_layers", "attention_head_dim", "num_attention_heads", "mlp_ratio",
                     "out_channels", "max_position", "rope_theta", "speaker_embedding_dim",
@@ -275,10 +282,11 @@ class AceStepTransformer(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], dtype: torch.dtype | None = None,
-                    device: torch.device | str | None = None) -> "AceStepTransformer":
+                    device: torch.device | str | None = None,
+                    operations: Operations = TorchOps) -> "AceStepTransformer":
         """Build from a ``config.json`` dict; training-only and bookkeeping entries are ignored."""
         kwargs = {k: cfg[k] for k in cls._CONFIG_KEYS if k in cfg}
-        return cls(**kwargs, dtype=dtype, device=device)
+        return cls(**kwargs, dtype=dtype, device=device, operations=operations)
 
     # ---- conditioning -------------------------------------------------------------------------
     def lyric_encoder_forward(self, lyric_token_idx: torch.Tensor, lyric_mask: torch.Tensor) -> torch.Tensor:
@@ -342,16 +350,6 @@ class AceStepTransformer(nn.Module):
         for block, kv in zip(self.transformer_blocks, context.kv):
             h = block(h, temb, rope, attention_mask, kv, bias)
         return self.final_layer(h, e, output_length)
-
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None,
-                encoder_text_hidden_states: torch.Tensor, text_attention_mask: torch.Tensor,
-                speaker_embeds: torch.Tensor, lyric_token_idx: torch.Tensor, lyric_mask: torch.Tensor,
-                timestep: torch.Tensor | float) -> torch.Tensor:
-        """``decode(x, encode(...), t)`` with ``output_length = T`` (what flow-edit calls per step)."""
-        states, mask = self.encode(encoder_text_hidden_states, text_attention_mask, speaker_embeds,
-                                   lyric_token_idx, lyric_mask)
-        return self.decode(hidden_states, attention_mask, states, mask, timestep,
-                           output_length=hidden_states.shape[-1])
 
 
 # ---- config inference -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..audio.mel import LogMelSpectrogram
 from . import fft_conv
-from .cpu_gemm import Linear
+from .operations import Operations, TorchOps
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "input_channels": 128,
@@ -69,13 +69,14 @@ class ChannelsFirstLayerNorm(nn.Module):
 class ConvNeXtBlock(nn.Module):
     """``x + γ·pw2(GELU(pw1(LN(dwconv(x)))))`` along time, channels last inside."""
 
-    def __init__(self, dim: int, kernel_size: int = 7, mlp_ratio: float = 4.0, **factory: Any) -> None:
+    def __init__(self, dim: int, kernel_size: int = 7, mlp_ratio: float = 4.0, operations: Operations = TorchOps,
+                 **factory: Any) -> None:
         super().__init__()
         hidden = int(mlp_ratio * dim)
-        self.dwconv = nn.Conv1d(dim, dim, kernel_size, padding=(kernel_size - 1) // 2, groups=dim, **factory)
-        self.norm = nn.LayerNorm(dim, eps=1e-6, **factory)
-        self.pwconv1 = Linear(dim, hidden, **factory)
-        self.pwconv2 = Linear(hidden, dim, **factory)
+        self.dwconv = operations.Conv1d(dim, dim, kernel_size, padding=(kernel_size - 1) // 2, groups=dim, **factory)
+        self.norm = operations.LayerNorm(dim, eps=1e-6, **factory)
+        self.pwconv1 = operations.Linear(dim, hidden, **factory)
+        self.pwconv2 = operations.Linear(hidden, dim, **factory)
         self.gamma = nn.Parameter(torch.full((dim,), 1e-6, **factory))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,22 +89,24 @@ class ConvNeXtEncoder(nn.Module):
     """Stem conv (replicate padding) and ConvNeXt stages, widening with 1×1 convs between stages."""
 
     def __init__(
-        self, input_channels: int, depths: Sequence[int], dims: Sequence[int], kernel_size: int = 7, **factory: Any
+        self, input_channels: int, depths: Sequence[int], dims: Sequence[int], kernel_size: int = 7,
+        operations: Operations = TorchOps, **factory: Any
     ) -> None:
         super().__init__()
         if len(depths) != len(dims):
             raise ValueError(f"depths {list(depths)} and dims {list(dims)} differ in length")
         stem = nn.Sequential(
-            nn.Conv1d(input_channels, dims[0], 7, padding=3, padding_mode="replicate", **factory),
+            operations.Conv1d(input_channels, dims[0], 7, padding=3, padding_mode="replicate", **factory),
             ChannelsFirstLayerNorm(dims[0], **factory),
         )
         mids = [
-            nn.Sequential(ChannelsFirstLayerNorm(dims[i], **factory), nn.Conv1d(dims[i], dims[i + 1], 1, **factory))
+            nn.Sequential(ChannelsFirstLayerNorm(dims[i], **factory),
+                          operations.Conv1d(dims[i], dims[i + 1], 1, **factory))
             for i in range(len(dims) - 1)
         ]
         self.channel_layers = nn.ModuleList([stem, *mids])
         self.stages = nn.ModuleList(
-            nn.Sequential(*[ConvNeXtBlock(dim, kernel_size, **factory) for _ in range(depth)])
+            nn.Sequential(*[ConvNeXtBlock(dim, kernel_size, operations=operations, **factory) for _ in range(depth)])
             for depth, dim in zip(depths, dims)
         )
         self.norm = ChannelsFirstLayerNorm(dims[-1], **factory)
@@ -313,6 +316,8 @@ class MusicVocoder(nn.Module):
     """``ADaMoSHiFiGANV1``: ``backbone`` → ``head``; ``mel_transform`` is the matching analysis front end.
 
     ``drop_path_rate`` is accepted for config compatibility only (stochastic depth is training-only).
+    The backbone's torch layers come from ``operations`` (``models/operations.py``); the head's
+    weight-normalised convolutions are its own.
     """
 
     def __init__(
@@ -341,6 +346,7 @@ class MusicVocoder(nn.Module):
         *,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        operations: Operations = TorchOps,
     ) -> None:
         super().__init__()
         if use_template:
@@ -354,7 +360,7 @@ class MusicVocoder(nn.Module):
         factory = {"dtype": dtype, "device": device}
         self.sampling_rate = sampling_rate
         self.hop_length = hop_length
-        self.backbone = ConvNeXtEncoder(input_channels, depths, dims, kernel_sizes[0], **factory)
+        self.backbone = ConvNeXtEncoder(input_channels, depths, dims, kernel_sizes[0], operations, **factory)
         self.head = HiFiGANGenerator(
             num_mels,
             upsample_initial_channel,
@@ -378,10 +384,11 @@ class MusicVocoder(nn.Module):
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], *, dtype: torch.dtype | None = None, device: torch.device | str | None = None
+        cls, config: Mapping[str, Any], *, dtype: torch.dtype | None = None, device: torch.device | str | None = None,
+        operations: Operations = TorchOps,
     ) -> MusicVocoder:
         """Build from a ``music_vocoder/config.json`` dict (``_``-prefixed bookkeeping keys are ignored)."""
-        return cls(**_config_kwargs(config), dtype=dtype, device=device)
+        return cls(**_config_kwargs(config), dtype=dtype, device=device, operations=operations)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """Log-mel ``[B, input_channels, F]`` → waveform ``[B, 1, hop·F]`` in (−1, 1)."""

@@ -19,10 +19,8 @@ __all__ = [
     "cfg_star",
     "double_condition",
     "cfg_enabled",
-    "double_condition_enabled",
     "guidance_interval_bounds",
     "guidance_scale_at",
-    "is_guided",
     "guide",
 ]
 
@@ -136,11 +134,6 @@ def cfg_enabled(guidance_scale: float) -> bool:
     return not (guidance_scale == 0.0 or guidance_scale == 1.0)
 
 
-def double_condition_enabled(scale_text: Optional[float], scale_lyric: Optional[float]) -> bool:
-    """Both text and lyric scales above 1.0 (only effective when ``cfg_enabled``) (§8.1)."""
-    return scale_text is not None and scale_text > 1.0 and scale_lyric is not None and scale_lyric > 1.0
-
-
 def guidance_interval_bounds(num_steps: int, interval: float) -> tuple[int, int]:
     """``(start, end)`` of the guided loop indices, Python float64 with ``int()`` truncation (§8.1, §14 item 7).
 
@@ -167,11 +160,6 @@ def guidance_scale_at(
         progress = (i - start) / denom
         return scale - (scale - min_scale) * progress * decay
     return scale
-
-
-def is_guided(i: int, start: int, end: int, guidance_scale: float) -> bool:
-    """Whether loop index ``i`` runs the guided (multi-evaluation) branch (§8.1)."""
-    return start <= i < end and cfg_enabled(guidance_scale)
 
 
 def guide(

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from diffusers import AutoencoderDC
 from diffusers.models.autoencoders import autoencoder_dc
 from diffusers.models.normalization import RMSNorm
 
@@ -15,24 +16,18 @@ from acestep_core.models.dcae_blocks import (
     InPlaceDCUpBlock2d,
     InPlaceResBlock,
     InPlaceRMSNorm,
-    SubPixelDCUpBlock2d,
     sub_pixel_kernels,
     use_in_place_blocks,
     use_sub_pixel_upsampling,
 )
 from golden_utils import _rel_error
 
-_STOCK = {InPlaceRMSNorm: RMSNorm, InPlaceResBlock: autoencoder_dc.ResBlock,
-          InPlaceDCUpBlock2d: autoencoder_dc.DCUpBlock2d, SubPixelDCUpBlock2d: autoencoder_dc.DCUpBlock2d}
 
-
-def _stock(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` running diffusers' own forwards."""
-    model = copy.deepcopy(model)
-    for module in model.modules():
-        if type(module) in _STOCK:
-            module.__class__ = _STOCK[type(module)]
-    return model
+def _stock(model: AutoencoderDC) -> AutoencoderDC:
+    """``model``'s weights in the model diffusers builds from its config (diffusers' own forwards)."""
+    stock = AutoencoderDC.from_config(model.config)
+    stock.load_state_dict(model.state_dict(), strict=True)
+    return stock.eval()
 
 
 def _in_place_only(model: torch.nn.Module) -> torch.nn.Module:
@@ -63,13 +58,22 @@ def _counts(model: torch.nn.Module) -> dict[type, int]:
 
 def test_build_autoencoder_uses_the_in_place_blocks(tiny_dcae):
     counts = _counts(tiny_dcae)
-    assert counts.get(InPlaceResBlock, 0) > 0 and counts.get(SubPixelDCUpBlock2d, 0) > 0
-    assert counts.get(InPlaceRMSNorm, 0) > 0 and InPlaceDCUpBlock2d not in counts
+    assert counts.get(InPlaceResBlock, 0) > 0 and counts.get(InPlaceDCUpBlock2d, 0) > 0
+    assert counts.get(InPlaceRMSNorm, 0) > 0
+    assert all(m.sub_pixel for m in tiny_dcae.modules() if isinstance(m, InPlaceDCUpBlock2d))
     assert not {RMSNorm, autoencoder_dc.ResBlock, autoencoder_dc.DCUpBlock2d} & set(counts)
     stock = _counts(_stock(tiny_dcae))
     assert stock[autoencoder_dc.ResBlock] == counts[InPlaceResBlock]
     assert isinstance(next(m for m in tiny_dcae.modules() if type(m) is InPlaceResBlock), autoencoder_dc.ResBlock)
     assert list(tiny_dcae.state_dict()) == list(_stock(tiny_dcae).state_dict())
+
+
+def test_in_place_blocks_hold_the_parameters_they_replace(tiny_dcae):
+    stock = _stock(tiny_dcae)
+    before = {name: p for name, p in stock.named_parameters()}
+    assert use_in_place_blocks(stock) is stock
+    assert {name: p for name, p in stock.named_parameters()} == before  # the same tensors, no copies
+    assert set(_counts(stock)) == set(_counts(tiny_dcae))
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -110,8 +114,7 @@ def test_up_block_shortcut_view_equals_repeat_and_pixel_shuffle(in_ch, out_ch, c
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         theirs = block(x)
-        block.__class__ = InPlaceDCUpBlock2d
-        ours = block(x)
+        ours = InPlaceDCUpBlock2d.of(block, sub_pixel=False)(x)
     assert ours.shape == (2, out_ch, 10, 14) and torch.equal(ours, theirs)
 
 
@@ -133,8 +136,7 @@ def test_sub_pixel_up_block_is_diffusers_function_closer_to_float64(in_ch, out_c
     with torch.no_grad():
         exact = copy.deepcopy(block).double()(x.double())
         theirs = block(x)
-        block.__class__ = SubPixelDCUpBlock2d
-        ours = block(x)
+        ours = InPlaceDCUpBlock2d.of(block)(x)
     assert ours.shape == theirs.shape == (2, out_ch, 2 * height, 2 * width)
     assert ours.is_contiguous(memory_format=torch.channels_last) == theirs.is_contiguous(
         memory_format=torch.channels_last)
@@ -149,8 +151,7 @@ def test_sub_pixel_up_block_in_bfloat16_is_as_close_as_diffusers():
         exact = copy.deepcopy(block).double()(x.double())
         block.bfloat16()
         theirs = block(x.bfloat16())
-        block.__class__ = SubPixelDCUpBlock2d
-        ours = block(x.bfloat16())
+        ours = InPlaceDCUpBlock2d.of(block)(x.bfloat16())
     assert ours.dtype == torch.bfloat16
     assert _rel_error(ours, exact) < 1.5 * _rel_error(theirs, exact) + 1e-3
 
@@ -161,8 +162,7 @@ def test_sub_pixel_up_block_leaves_other_configurations_to_diffusers(kwargs):
     x = torch.randn(1, 16, 4, 6, generator=torch.Generator().manual_seed(11))
     with torch.no_grad():
         theirs = block(x)
-        block.__class__ = SubPixelDCUpBlock2d
-        assert torch.equal(block(x), theirs)
+        assert torch.equal(InPlaceDCUpBlock2d.of(block)(x), theirs)
 
 
 def test_full_size_decoder_with_sub_pixel_upsamplers_matches_diffusers():
@@ -177,10 +177,12 @@ def test_full_size_decoder_with_sub_pixel_upsamplers_matches_diffusers():
 
 def test_use_sub_pixel_upsampling_switches_both_ways(tiny_dcae):
     model = _in_place_only(tiny_dcae)
-    kinds = lambda m: {type(b) for b in m.modules() if isinstance(b, autoencoder_dc.DCUpBlock2d)}  # noqa: E731
-    assert kinds(model) == {InPlaceDCUpBlock2d}
-    assert kinds(use_sub_pixel_upsampling(model)) == {SubPixelDCUpBlock2d}
-    assert kinds(use_sub_pixel_upsampling(model, False)) == {InPlaceDCUpBlock2d}
+    blocks = [b for b in model.modules() if isinstance(b, autoencoder_dc.DCUpBlock2d)]
+    flags = lambda m: {b.sub_pixel for b in blocks}  # noqa: E731
+    assert blocks and {type(b) for b in blocks} == {InPlaceDCUpBlock2d} and flags(model) == {False}
+    assert flags(use_sub_pixel_upsampling(model)) == {True}
+    assert flags(use_sub_pixel_upsampling(model, False)) == {False}
+    assert [b for b in model.modules() if isinstance(b, autoencoder_dc.DCUpBlock2d)] == blocks  # the same modules
 
 
 @pytest.mark.parametrize("affine, bias", [(True, False), (True, True), (False, False)])
@@ -193,8 +195,8 @@ def test_rms_norm_in_place_equals_diffusers(affine, bias, dtype):
     before = x.clone()
     with torch.no_grad():
         theirs = norm(x)
-        use_in_place_blocks(norm)
-        assert type(norm) is InPlaceRMSNorm
-        ours = norm(x)
+        in_place = InPlaceRMSNorm.of(norm)
+        assert type(in_place) is InPlaceRMSNorm and in_place.weight is norm.weight
+        ours = in_place(x)
     assert ours.dtype == theirs.dtype and torch.equal(ours, theirs)
     assert torch.equal(x, before)  # the input is left as it was

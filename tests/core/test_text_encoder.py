@@ -15,7 +15,9 @@ def encoder(tiny_ckpt):
 
 
 @pytest.mark.parametrize("case", ["text_encoder_base", "text_encoder_alt", "text_encoder_cjk_unknown"])
-def test_single_prompt(encoder, golden_dir, golden_index, case, cpu_gemm_route):
+def test_single_prompt(tiny_ckpt, golden_dir, golden_index, case, cpu_gemm_route):
+    # built per route: its linear layers through each CPU GEMM library
+    encoder = load_text_encoder(open_checkpoint(tiny_ckpt), dtype=torch.float32, operations=cpu_gemm_route)
     ref, meta = load_golden(golden_dir, case)
     tokens = encoder.tokenize([meta["prompt"]])
     assert torch.equal(tokens["input_ids"], ref["input_ids"])
