@@ -1,0 +1,33 @@
+"""LoRA training for ACE-Step v1: the original trainer's recipe (trainer.py) in plain PyTorch.
+
+    from acestep_core.training import TrainConfig, train_lora
+    result = train_lora(TrainConfig(data="my_songs/", lora_config="lora.json", out="runs/my_lora", max_steps=2000))
+    result.final   # a LoRA folder: AceStepPipeline(...)(..., lora_name_or_path=str(result.final))
+
+Command line: `python -m acestep_core.training.cli train-lora --data DIR --config lora.json --out DIR ...`.
+"""
+from .config import TrainConfig, TrainResult
+from .data import DataError
+from .dropout import DropoutRates
+from .loop import StepReport, train_lora
+from .lora_config import (
+           RAPMACHINE_LORA_CONFIG,
+           LoraConfigError,
+           LoraSpec,
+           parse_lora_config,
+           read_lora_config,
+)
+
+__all__ = [
+           "RAPMACHINE_LORA_CONFIG",
+           "DataError",
+           "DropoutRates",
+           "LoraConfigError",
+           "LoraSpec",
+           "StepReport",
+           "TrainConfig",
+           "TrainResult",
+           "parse_lora_config",
+           "read_lora_config",
+           "train_lora",
+]

@@ -1,0 +1,212 @@
+"""`train_lora`: the original trainer's LoRA recipe as one plain loop.
+
+    1. read and check the training folder (every bad song reported before any model loads)
+    2. encode each song once (DCAE latents, UMT5 states, lyric tokens), then drop those encoders
+    3. load the transformer (frozen, model dtype), add float32 LoRA layers, AdamW
+    4. [resume] load the newest checkpoint folder's LoRA, optimizer and generator state
+    5. loop: seeded data order, dropout + noise + logit-normal timesteps, masked loss,
+       accumulation, clip 0.5, warm-up/decay learning rate; a checkpoint folder every N steps
+    6. a final checkpoint folder, loadable by `acestep_core.load_lora`
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import resolve_checkpoint
+from ..loading import load_transformer, resolve_dtype
+from ..models.operations import TorchOps
+from .batch import collate
+from .checkpoints import (
+    ResumeError,
+    TrainingState,
+    check_recipe,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .config import TrainConfig, TrainResult
+from .data import DataError, check_songs, find_songs
+from .encoded import EncodedSong, encode_songs
+from .grad_checkpoint import checkpointed_blocks
+from .lora_layers import LoraLayers, inject_lora, remove_lora
+from .schedule import lr_factor, make_optimizer, set_learning_rate
+from .step import flow_matching_loss
+from .timesteps import TrainSchedule
+
+log = logging.getLogger(__name__)
+_LORA_INIT_SEED_OFFSET = 1  # the LoRA's initial A weights come from seed + 1, the step draws from seed
+
+
+@dataclass
+class StepReport:
+    """Sent to `on_step` after every optimizer step."""
+
+    step: int
+    total: int
+    loss: float
+    learning_rate: float
+    epoch: int
+    saved: Path | None
+
+
+def prepare_songs(config: TrainConfig, say: Callable[[str], None]) -> tuple[list, list[str]]:
+    """Find and check the songs; bad ones are skipped (with a message each) or stop the run, as configured."""
+    songs, problems = find_songs(config.data)
+    songs, audio_problems = check_songs(songs)
+    problems += audio_problems
+    if problems and config.on_bad_data == "error":
+        lines = "\n  ".join(str(p) for p in problems)
+        raise DataError(f"{len(problems)} song(s) of {config.data} cannot be used:\n  {lines}\n"
+                        "Fix them, or pass on_bad_data='skip' (--skip-bad-data) to train without them.")
+    for p in problems:
+        say(f"skipped: {p}")
+    if not songs:
+        raise DataError(f"no usable song in {config.data}; each needs NAME.mp3/wav/flac, NAME_prompt.txt and "
+                        "NAME_lyrics.txt.")
+    return songs, [str(p) for p in problems]
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The shuffled item order of one epoch, a pure function of (seed, epoch), so resume needs no state."""
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
+    return torch.randperm(n, generator=g).tolist()
+
+
+def micro_batch(items: list[EncodedSong], batch_size: int, seed: int, index: int) -> tuple[list[EncodedSong], int]:
+    """The `index`-th micro-batch of the run (epochs follow each other) and its epoch."""
+    per_epoch = math.ceil(len(items) / batch_size)
+    epoch, pos = divmod(index, per_epoch)
+    order = epoch_order(len(items), seed, epoch)
+    return [items[i] for i in order[pos * batch_size:(pos + 1) * batch_size]], epoch
+
+
+def total_steps(config: TrainConfig, num_items: int) -> int:
+    """Optimizer steps of the run: max_steps, or fewer when max_epochs ends it first."""
+    per_epoch = math.ceil(num_items / config.batch_size)
+    steps = [config.max_steps] if config.max_steps else []
+    if config.max_epochs:
+        steps.append(math.ceil(config.max_epochs * per_epoch / config.accumulate))
+    return min(steps)
+
+
+def check_out_folder(config: TrainConfig, out: Path) -> list:
+    """A new run needs a folder without checkpoints; a resumed one needs at least one."""
+    existing = list_checkpoints(out)
+    if not config.resume and existing:
+        raise ResumeError(f"{out} already holds checkpoints of a run (e.g. {existing[-1][2].name}); pass "
+                          "resume=True (--resume) to continue it, or choose another output folder.")
+    if config.resume and not existing:
+        raise ResumeError(f"nothing to resume: {out} holds no checkpoint folder; start without --resume.")
+    return existing
+
+
+def _start(config: TrainConfig, out: Path, lora: LoraLayers, optimizer: torch.optim.Optimizer,
+           generator: torch.Generator, say: Callable[[str], None]) -> tuple[int, int, list[float]]:
+    """Fresh start, or the state of the newest checkpoint in `out` (config.resume)."""
+    existing = check_out_folder(config, out)
+    if not config.resume:
+        return 0, 0, []
+    folder = existing[-1][2]
+    weights, state = load_checkpoint(folder)
+    check_recipe(state.recipe, config.recipe(), folder)
+    lora.load_state_dict(weights)
+    optimizer.load_state_dict(state.optimizer)
+    generator.set_state(state.generator)
+    say(f"resumed from {folder} (step {state.step})")
+    return state.step, state.micro_batches, state.losses
+
+
+def train_lora(config: TrainConfig, *, on_step: Callable[[StepReport], None] | None = None,
+               on_message: Callable[[str], None] | None = None) -> TrainResult:
+    """Train a LoRA on the folder `config.data`; checkpoint folders go into `config.out`."""
+    from ..pipeline import AceStepPipeline
+
+    say = on_message or log.info
+    config.check()
+    spec = config.lora_spec()
+    dtype = resolve_dtype(config.dtype)
+    device = torch.device(config.device)
+    out = Path(config.out).expanduser()
+
+    check_out_folder(config, out)
+
+    # 1-2. data, encoded once
+    songs, skipped = prepare_songs(config, say)
+    source = resolve_checkpoint(config.checkpoint, cache_dir=config.cache_dir)
+    pipe = AceStepPipeline.from_pretrained(config.checkpoint, dtype=dtype, device=device,
+                                           lyric_vocab=config.lyric_vocab, cache_dir=config.cache_dir)
+    def skip(problem: DataError) -> None:
+        say(f"skipped: {problem}")
+        skipped.append(str(problem))
+
+    encoded = encode_songs(pipe, songs, lambda i, n: say(f"encoded song {i}/{n}"),
+                           skip if config.on_bad_data == "skip" else None)
+    del pipe
+    if not encoded:
+        raise DataError(f"no usable song in {config.data}: every song was skipped.")
+    items = encoded * config.repeat
+    steps = total_steps(config, len(items))
+
+    # 3. model + LoRA + optimizer
+    model = load_transformer(source["transformer"], dtype=dtype, device=device, operations=TorchOps)
+    lora = inject_lora(model, spec, torch.Generator().manual_seed(config.seed + _LORA_INIT_SEED_OFFSET))
+    optimizer = make_optimizer(lora.parameters(), config.learning_rate, config.weight_decay, config.betas)
+    generator = torch.Generator().manual_seed(config.seed)
+    schedule = TrainSchedule.flow_match(shift=config.shift)
+
+    # 4. resume
+    out.mkdir(parents=True, exist_ok=True)
+    step, consumed, losses = _start(config, out, lora, optimizer, generator, say)
+    if step >= steps:
+        raise ResumeError(f"the newest checkpoint in {out} is at step {step}, already at max_steps {steps}; "
+                          "raise max_steps (--max-steps) to train further.")
+
+    # 5. the loop
+    saved: list[Path] = []
+    model.train()
+    params = list(lora.parameters())
+    with checkpointed_blocks(model, config.gradient_checkpointing):
+        while step < steps:
+            set_learning_rate(optimizer, config.learning_rate, lr_factor(step, config.warmup_steps, steps))
+            optimizer.zero_grad(set_to_none=True)
+            step_loss, epoch = 0.0, 0
+            for _ in range(config.accumulate):
+                songs_now, epoch = micro_batch(items, config.batch_size, config.seed, consumed)
+                consumed += 1
+                result = flow_matching_loss(model, collate(songs_now), generator, schedule, rates=config.dropout,
+                                            logit_mean=config.logit_mean, logit_std=config.logit_std,
+                                            device=device, dtype=dtype)
+                (result.loss / config.accumulate).backward()
+                step_loss += float(result.loss.detach()) / config.accumulate
+            if not math.isfinite(step_loss):
+                raise FloatingPointError(f"the loss became {step_loss} at step {step + 1}; lower the learning rate "
+                                         "or train in float32 (--dtype float32).")
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip_norm)
+            optimizer.step()
+            step += 1
+            losses.append(step_loss)
+            folder = None
+            if step % config.save_every == 0 and step < steps:
+                folder = save_checkpoint(out, lora, _state(step, consumed, optimizer, generator, losses, config),
+                                         final=False)
+                saved.append(folder)
+            if on_step is not None:
+                on_step(StepReport(step, steps, step_loss, optimizer.param_groups[0]["lr"], epoch, folder))
+    model.eval()
+
+    # 6. the final LoRA
+    final = save_checkpoint(out, lora, _state(step, consumed, optimizer, generator, losses, config), final=True)
+    saved.append(final)
+    remove_lora(model, lora)
+    return TrainResult(out, final, saved, step, losses, [s.name for s in encoded], skipped)
+
+
+def _state(step: int, consumed: int, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+           losses: list[float], config: TrainConfig) -> TrainingState:
+    return TrainingState(step, consumed, optimizer.state_dict(), generator.get_state(), list(losses), config.recipe())
