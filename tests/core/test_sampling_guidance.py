@@ -4,18 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from acestep_core.sampling.guidance import (
-    CFG_TYPES,
-    MomentumBuffer,
-    apg,
-    cfg,
-    cfg_enabled,
-    cfg_star,
-    double_condition,
-    guidance_interval_bounds,
-    guidance_scale_at,
-    guide,
-)
+from acestep_core.sampling.guidance import (CFG_TYPES, MomentumBuffer, apg, cfg, cfg_enabled, cfg_star, double_condition,
+                                            guidance_interval_bounds, guidance_scale_at, guide)
 from golden_utils import assert_close_rel, component_tol, load_golden
 
 COMPONENT = "guidance"
