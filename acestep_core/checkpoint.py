@@ -279,42 +279,99 @@ def open_checkpoint(path: str | Path) -> CheckpointSource:
     raise CheckpointError(f"{p}: no such checkpoint file or folder.")
 
 
+class ModelUnavailable(CheckpointError):
+    """The model is neither local nor downloadable; says why and every way to provide it.
+
+    `reason` is one short clause, `local_copy` the folder where a copied upstream layout is found
+    without any option; the CLI rewrites the ways in its own option names.
+    """
+
+    def __init__(self, repo_id: str, reason: str, local_copy: Path):
+        self.repo_id, self.reason, self.local_copy = repo_id, reason, Path(local_copy)
+        super().__init__(
+            f"cannot download the model {repo_id} ({reason}). Provide it another way: pass the path of a local "
+            f"checkpoint (the upstream folder from https://huggingface.co/{repo_id}, or ComfyUI's "
+            f"ace_step_v1_3.5b.safetensors), or copy the upstream folder's four folders "
+            f"({', '.join(PART_FOLDERS.values())}) into {self.local_copy}, where it is found without downloading.")
+
+
+def checkpoint_cache_dir(cache_dir: str | Path | None = None) -> Path:
+    """Where downloads go: the argument, else $ACESTEP_CACHE_DIR, else ~/.cache/acestep-v1/checkpoints."""
+    return Path(cache_dir or os.environ.get("ACESTEP_CACHE_DIR") or DEFAULT_CACHE_DIR).expanduser()
+
+
+def local_copy_dir(repo_id: str = HF_REPO_ID, cache_dir: str | Path | None = None) -> Path:
+    """The folder a hand-copied checkpoint is looked for in before downloading: CACHE/<repo name>."""
+    return checkpoint_cache_dir(cache_dir) / repo_id.rsplit("/", 1)[-1]
+
+
+def find_local_copy(repo_id: str = HF_REPO_ID, cache_dir: str | Path | None = None) -> Path | None:
+    """A complete upstream folder copied by hand into the cache (CACHE/<repo name>, or the four folders
+    straight into CACHE, as older messages advised), so that no network is needed."""
+    for folder in (local_copy_dir(repo_id, cache_dir), checkpoint_cache_dir(cache_dir)):
+        if is_upstream_folder(folder):
+            return folder
+    return None
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _download_failure(error: Exception, cache: Path) -> str:
+    """One readable clause for why snapshot_download failed (its own messages run to paragraphs)."""
+    name = type(error).__name__
+    if _offline():
+        return "HF_HUB_OFFLINE is set, so nothing is downloaded, and no downloaded copy is in " + str(cache)
+    if name == "LocalEntryNotFoundError":
+        return f"the Hugging Face Hub cannot be reached (no network?) and no downloaded copy is in {cache}"
+    if name in ("RepositoryNotFoundError", "GatedRepoError"):
+        return "no such public repository on the Hugging Face Hub (check the name, or log in for a gated one)"
+    text = " ".join(str(error).split())
+    if len(text) > 160:
+        text = text[:160].rsplit(" ", 1)[0] + " …"
+    return f"{name}: {text}" if text else name
+
+
 def download_checkpoint(repo_id: str = HF_REPO_ID, *, local_dir: str | Path | None = None,
                         cache_dir: str | Path | None = None, revision: str | None = None) -> Path:
     """Download the upstream layout with huggingface_hub (progress bars, resumable); returns the folder.
 
-    Only the four folders inference needs are fetched. Raises CheckpointError with the manual
+    Only the four folders inference needs are fetched. Raises ModelUnavailable with the manual
     alternatives when the network is closed.
     """
     from huggingface_hub import snapshot_download
 
     patterns = [f"{sub}/*" for sub in PART_FOLDERS.values()]
     kwargs: dict = {"repo_id": repo_id, "allow_patterns": patterns, "revision": revision}
+    cache = checkpoint_cache_dir(cache_dir)
     if local_dir is not None:
         kwargs["local_dir"] = str(local_dir)
     else:
-        kwargs["cache_dir"] = str(cache_dir or os.environ.get("ACESTEP_CACHE_DIR") or DEFAULT_CACHE_DIR)
+        kwargs["cache_dir"] = str(cache)
     try:
         folder = Path(snapshot_download(**kwargs))
     except Exception as e:  # network, auth, disk: all end the same way for the user
-        target = local_dir or kwargs.get("cache_dir")
-        raise CheckpointError(
-            f"cannot download the model {repo_id} ({type(e).__name__}: {str(e)[:200]}). "
-            f"Without network access, download https://huggingface.co/{repo_id} elsewhere and copy its four folders "
-            f"({', '.join(PART_FOLDERS.values())}) to {target}, or pass the path of a local checkpoint "
-            "(the upstream folder or ComfyUI's ace_step_v1_3.5b.safetensors)."
-        ) from e
+        raise ModelUnavailable(repo_id, _download_failure(e, Path(local_dir or cache)),
+                               local_copy_dir(repo_id, cache_dir)) from e
     return folder
 
 
 def resolve_checkpoint(path_or_repo_id: str | Path | None = None, *, download: bool = True,
                        cache_dir: str | Path | None = None) -> CheckpointSource:
-    """A local path opens directly; anything else is taken as a Hugging Face repo id and downloaded."""
+    """A local path opens directly; a Hugging Face repo id is looked for as a hand-copied folder in the
+    cache (`local_copy_dir`), then downloaded (or found in the download cache)."""
     target = str(path_or_repo_id or HF_REPO_ID)
     p = Path(target).expanduser()
     if p.exists():
         return open_checkpoint(p)
     looks_like_repo_id = target.count("/") == 1 and not target.startswith((".", "/", "~")) and " " not in target
-    if not looks_like_repo_id or not download:
+    if not looks_like_repo_id:
         raise CheckpointError(f"{target}: no such checkpoint file or folder.")
+    copied = find_local_copy(target, cache_dir)
+    if copied is not None:
+        return open_folder(copied)
+    if not download:
+        raise CheckpointError(f"{target}: no such checkpoint file or folder, and downloading is off; pass a local "
+                              f"checkpoint or copy the upstream folder into {local_copy_dir(target, cache_dir)}.")
     return open_folder(download_checkpoint(target, cache_dir=cache_dir))

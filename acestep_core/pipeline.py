@@ -10,7 +10,6 @@ Models are loaded lazily, one part at a time, when a stage first needs them.
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -29,6 +28,7 @@ from .components import Lazy, is_loaded, resolve
 from .conditioning import LyricTokens, PromptConditioning, build_contexts
 from .loading import load_music_dcae, load_text_encoder, load_transformer, resolve_dtype
 from .lora import LoraAdapter, applied_loras, load_lora
+from .outputs import AUDIO_FORMATS, write_outputs
 from .sampling.denoiser import GuidedDenoiser
 from .sampling.loop import StepCallback, run_denoising_loop
 from .sampling.noise import make_generators, parse_seeds
@@ -44,7 +44,6 @@ from .tasks.text2music import Retake, Text2Music
 log = logging.getLogger(__name__)
 
 TASKS = ("text2music", "retake", "repaint", "extend", "edit", "audio2audio")
-FORMATS = ("wav", "flac", "ogg", "mp3")
 
 
 @dataclass
@@ -317,8 +316,8 @@ class AceStepPipeline:
             task = "audio2audio"
         if task not in TASKS:
             raise ValueError(f"task {task!r} is unknown; choose one of {', '.join(TASKS)}")
-        if format not in FORMATS:
-            raise ValueError(f"format {format!r} is unknown; choose one of {', '.join(FORMATS)}")
+        if format not in AUDIO_FORMATS:
+            raise ValueError(f"format {format!r} is unknown; choose one of {', '.join(AUDIO_FORMATS)}")
         if prompt is None:
             raise ValueError("prompt is required: tags or a description of the music (e.g. 'pop, rock, 120 bpm')")
         audio_duration = check_number("audio_duration", audio_duration)
@@ -458,27 +457,3 @@ def _module_dtype(component) -> torch.dtype | None:
         for param in component.parameters():
             return param.dtype
     return None
-
-
-def write_outputs(waveforms: torch.Tensor, sample_rate: int, params: dict, save_path, fmt: str) -> list[str]:
-    """Audio + `_input_params.json` per batch item, the original's naming, never overwriting anything."""
-    from .audio.io import save_audio
-
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    paths = []
-    target = Path(save_path) if save_path is not None else Path("./outputs")
-    as_dir = save_path is None or target.is_dir() or str(save_path).endswith(("/", "\\"))
-    for i in range(waveforms.shape[0]):
-        path = target / f"output_{stamp}_{i}.{fmt}" if as_dir else target
-        path.parent.mkdir(parents=True, exist_ok=True)
-        written = Path(save_audio(path, waveforms[i], sample_rate, fmt))
-        record = dict(params, audio_path=str(written))
-        js = written.with_name(written.name[: -len(written.suffix)] + "_input_params.json")
-        n = 1
-        while js.exists():
-            js = written.with_name(f"{written.stem}_input_params_{n}.json")
-            n += 1
-        js.write_text(json.dumps(record, indent=4, ensure_ascii=False), encoding="utf-8")
-        paths.append(str(written))
-    return paths
-

@@ -90,7 +90,8 @@ def as_waveform(audio: Any) -> tuple[torch.Tensor, int]:
     return wave.to(torch.float32), int(sample_rate)
 
 
-def _target_path(path: Path, fmt: str) -> Path:
+def with_format(path: Path, fmt: str) -> Path:
+    """`path` with the format's extension: a known audio extension is replaced, anything else kept."""
     suffix = path.suffix.lower().lstrip(".")
     if suffix == fmt:
         return path
@@ -135,7 +136,7 @@ def save_audio(
         data = data.clamp(-1.0, 1.0)
     frames = np.ascontiguousarray(data.numpy().T)
     path.parent.mkdir(parents=True, exist_ok=True)
-    target, handle = _reserve(_target_path(path, fmt))
+    target, handle = _reserve(with_format(path, fmt))
     try:
         with handle:
             sf.write(handle, frames, int(sample_rate), format=container, subtype=subtype)

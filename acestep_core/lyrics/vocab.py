@@ -77,15 +77,33 @@ def _download(target: Path) -> Path:
     return target
 
 
-def _not_found(cache_file: Path, reason: str) -> FileNotFoundError:
-    return FileNotFoundError(
-        f"ACE-Step lyric vocabulary (vocab.json) not found: {reason}. Provide it in one of three ways: "
-        f"(1) pass its path explicitly (lyric_vocab=... / --lyric-vocab); "
-        f"(2) set the environment variable {ENV_VAR} to its path; "
-        f"(3) place it at {cache_file}. "
-        f"It is ACE-Step's acestep/models/lyrics_utils/vocab.json ({VOCAB_URL}); ComfyUI ships the "
-        f"same file as {COMFY_RELATIVE.as_posix()}."
-    )
+class VocabNotFound(FileNotFoundError):
+    """No vocab.json anywhere and none downloadable: says why and every way to provide it.
+
+    `reason` is one short clause and `cache_file` where a copy is found without any option; the
+    CLI rewrites the ways in its own option names.
+    """
+
+    def __init__(self, cache_file: Path, reason: str):
+        self.cache_file, self.reason = Path(cache_file), reason
+        super().__init__(
+            f"ACE-Step lyric vocabulary (vocab.json) not found: {reason}. Provide it in one of three ways: "
+            f"(1) pass its path explicitly (lyric_vocab=... / --lyric-vocab); "
+            f"(2) set the environment variable {ENV_VAR} to its path; "
+            f"(3) place it at {cache_file}. "
+            f"It is ACE-Step's acestep/models/lyrics_utils/vocab.json ({VOCAB_URL}); ComfyUI ships the "
+            f"same file as {COMFY_RELATIVE.as_posix()}."
+        )
+
+
+def _not_found(cache_file: Path, reason: str) -> VocabNotFound:
+    return VocabNotFound(cache_file, reason)
+
+
+def _download_failure(err: Exception) -> str:
+    """One short clause: the network error's gist, not a paragraph."""
+    gist = getattr(err, "reason", None) or err
+    return f"downloading it from raw.githubusercontent.com failed ({' '.join(str(gist).split())[:120]})"
 
 
 def locate_vocab(
@@ -118,4 +136,4 @@ def locate_vocab(
     except ValueError:
         raise
     except Exception as err:
-        raise _not_found(cache_file, f"download from {VOCAB_URL} failed ({err})") from err
+        raise _not_found(cache_file, _download_failure(err)) from err

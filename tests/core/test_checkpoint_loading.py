@@ -227,3 +227,21 @@ def test_config_json_must_be_valid(tiny_ckpt, tmp_path):
     with pytest.raises(CheckpointError, match="invalid JSON"):
         open_checkpoint(ckpt)
     cfg.write_text(json.dumps({"in_channels": 2}))
+
+
+def test_offline_download_failure_is_one_clean_clause(tmp_path, monkeypatch):
+    """Issue #22: no truncated library text ("... on )"), the reason in words, the copy folder named."""
+    from acestep_core.checkpoint import ModelUnavailable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelUnavailable) as err:
+        resolve_checkpoint("ACE-Step/ACE-Step-v1-3.5B", cache_dir=tmp_path)
+    assert err.value.reason.startswith("HF_HUB_OFFLINE is set") and str(tmp_path) in err.value.reason
+    assert err.value.local_copy == tmp_path / "ACE-Step-v1-3.5B"
+    assert "LocalEntryNotFoundError" not in str(err.value)
+
+
+def test_a_hand_copied_folder_in_the_cache_is_used_without_network(tiny_ckpt, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _copy_ckpt(tiny_ckpt, tmp_path / "ACE-Step-v1-3.5B")
+    assert resolve_checkpoint("ACE-Step/ACE-Step-v1-3.5B", cache_dir=tmp_path).root == tmp_path / "ACE-Step-v1-3.5B"
