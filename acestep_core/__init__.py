@@ -12,6 +12,7 @@ from .checkpoint import (DEFAULT_MODEL_NAME, HF_REPO_ID, PART_FOLDERS, Checkpoin
                          open_all_in_one, open_checkpoint)
 from .components import Lazy
 from .conditioning import MAX_LYRIC_TOKENS, LyricTokens, PromptConditioning
+from .loading import resolve_dtype
 from .lora import check_fits, load_lora
 from .models.text_encoder import TextEncoding
 from .pipeline import AceStepPipeline, GenerationOutput, SampleResult
@@ -29,7 +30,7 @@ __all__ = [
     "AceStepPipeline", "GenerationOutput", "SampleResult", "Lazy", "PromptConditioning", "LyricTokens",
     "TextEncoding", "MAX_LYRIC_TOKENS",
     # how to sample: settings (what) and policy (how)
-    "SamplerSettings", "SamplingPolicy", "SCHEDULERS", "CFG_TYPES", "parse_oss_steps",
+    "SamplerSettings", "SamplingPolicy", "SCHEDULERS", "CFG_TYPES", "parse_oss_steps", "resolve_dtype",
     # tasks, seeds and noise
     "Text2Music", "Retake", "Repaint", "Extend", "Audio2Audio", "FlowEdit", "parse_seeds", "starting_noise",
     "retake_mix",

@@ -21,7 +21,8 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from .audio.geometry import MAX_DURATION, OUTPUT_SAMPLE_RATE, check_frames, frames_for_duration
+from .audio.geometry import (MAX_DURATION, MEL_FRAMES_PER_LATENT, N_MELS, OUTPUT_SAMPLE_RATE, check_frames,
+                             frames_for_duration)
 from .checkpoint import CheckpointSource, resolve_checkpoint
 from .branches import BranchEvaluator
 from .components import Lazy, is_loaded, resolve
@@ -153,6 +154,20 @@ class AceStepPipeline:
         if got != expected:
             raise ValueError(f"{what} were encoded by a different ACE-Step model (width {got}, this model expects "
                              f"{expected}); encode them with the same model that samples.")
+
+    def activation_bytes(self, stage: str, frames: int, batch: int = 1, rows_per_item: int = 3) -> int:
+        """A rough estimate of one stage's working memory beside its weights ("sampling": the DiT's
+        hidden states for `rows_per_item` guidance rows per item; "decode": one item's mel decoder at
+        full resolution plus the vocoder), for hosts that reserve device memory before a stage
+        (ComfyUI's load_models_gpu)."""
+        size = torch.finfo(self.dtype).bits // 8
+        frames = max(int(frames), 1)
+        if stage == "sampling":
+            tr = self.transformer
+            return int(batch * rows_per_item * frames * tr.inner_dim * size * len(tr.transformer_blocks))
+        if stage == "decode":
+            return int(frames * MEL_FRAMES_PER_LATENT * N_MELS * N_MELS * size * 12)
+        raise ValueError(f"stage {stage!r} is unknown; choose 'sampling' or 'decode'")
 
     def loaded_parts(self) -> set[str]:
         """Which of "text", "transformer", "dcae", "lyrics" are in memory now."""

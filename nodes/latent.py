@@ -5,12 +5,13 @@ import torch
 
 import comfy.model_management as mm
 
-from ..acestep_core.audio import OUTPUT_SAMPLE_RATE, SAMPLE_RATE, check_frames, frames_for_duration
+from ..acestep_core.audio import (OUTPUT_SAMPLE_RATE, SAMPLE_RATE, SAMPLES_PER_LATENT, check_frames,
+                                  frames_for_duration)
 
 from ._comfy import CATEGORY, ModelType, io, warn
 from .conditioning import check_model
 from .convert import AceStepInputError, ace_latent, audio_input, chunk_progress, layer_check, make_audio, make_latent
-from .model import decode_memory, running
+from .model import running
 
 RATE_CHOICES = ["48000", "44100"]
 DECODE_MODES = ["plain", "chunked", "overlapped"]
@@ -73,7 +74,8 @@ class AudioToLatent(io.ComfyNode):
             warn("audio is %d Hz: resampled to 44100 Hz for the encoder", sr)
         progress = chunk_progress(wave.shape[0])
         out = []
-        with running(model, "dcae", decode_memory(wave.shape[-1] // 4096 + 1, model.dtype)) as pipe:
+        frames = wave.shape[-1] // SAMPLES_PER_LATENT + 1
+        with running(model, "dcae", model.pipe.activation_bytes("decode", frames)) as pipe:
             for i in range(wave.shape[0]):
                 out.append(pipe.encode_audio(wave[i], sr))
                 progress(i + 1, wave.shape[0])
@@ -116,7 +118,7 @@ class LatentToAudio(io.ComfyNode):
         sr = int(sample_rate)
         on_chunk = chunk_progress()
         rate = None if sr == SAMPLE_RATE else sr
-        with running(model, "dcae", decode_memory(samples.shape[-1], model.dtype)) as pipe:
+        with running(model, "dcae", model.pipe.activation_bytes("decode", samples.shape[-1])) as pipe:
             try:
                 wave = pipe.decode_latents(samples, rate, mode=mode, on_chunk=on_chunk, on_layer=layer_check())
             except mm.OOM_EXCEPTION as e:

@@ -12,6 +12,7 @@ import folder_paths
 
 from ..acestep_core import (DEFAULT_MODEL_NAME, HF_REPO_ID, AceStepPipeline, CheckpointError, check_fits,
                            download_checkpoint, load_lora, open_all_in_one)
+from ..acestep_core import resolve_dtype as library_dtype
 
 from . import paths
 from ._comfy import CATEGORY, ModelType, info, io
@@ -33,8 +34,8 @@ def resolve_dtype(choice: str) -> torch.dtype:
         dt = mm.unet_dtype(device=mm.get_torch_device(), supported_dtypes=[torch.bfloat16, torch.float32])
         return dt if dt in (torch.float32, torch.bfloat16, torch.float16) else torch.float32
     try:
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[choice]
-    except KeyError:
+        return library_dtype(choice)
+    except ValueError:
         raise AceStepInputError(f"dtype {choice!r} is unknown; choose one of {', '.join(DTYPE_CHOICES)}.") from None
 
 

@@ -161,15 +161,3 @@ def running(model: AceStepModel, part: str, memory_required: int = 0) -> Iterato
     finally:
         if model.offload == "after_each_stage":
             _unload(patcher)
-
-
-def sampling_memory(batch: int, frames: int, dtype: torch.dtype, rows_per_item: int = 3) -> int:
-    """A rough activation estimate for the DiT (3 guidance rows per item), for load_models_gpu."""
-    size = torch.finfo(dtype).bits // 8
-    return int(batch * rows_per_item * max(frames, 1) * 2560 * size * 24)
-
-
-def decode_memory(frames: int, dtype: torch.dtype) -> int:
-    """A rough activation estimate for decoding one item (mel decoder at full resolution + vocoder)."""
-    size = torch.finfo(dtype).bits // 8
-    return int(max(frames, 1) * 8 * 128 * 128 * size * 12)

@@ -24,7 +24,7 @@ from ..acestep_core import (CFG_TYPES, SCHEDULERS, Audio2Audio, Extend, FlowEdit
 from ._comfy import CATEGORY, EditTargetType, LyricsType, ModelType, OptionsType, TagsType, io
 from .conditioning import EditTarget, check_lyrics, check_model, check_tags
 from .convert import AceStepInputError, ace_latent, latent_meta, make_latent, step_progress
-from .model import running, sampling_memory
+from .model import running
 from .noise import as_ace_noise, batch_for
 
 MAX_STEPS = 1000
@@ -245,7 +245,7 @@ class Sampler(io.ComfyNode):
         frames = int(samples.shape[-1])
         retake = noise.retake_spec if noise.is_variation else noise.main_spec  # unused unless variation
         policy = _policy(options)
-        with running(model, "transformer", sampling_memory(batch, frames, model.dtype)) as pipe:
+        with running(model, "transformer", model.pipe.activation_bytes("sampling", frames, batch)) as pipe:
             result = pipe.sample(tags.cond, lyrics.tokens, task, settings, batch_size=batch,
                                  manual_seeds=noise.main_spec, retake_seeds=retake, loras=model.lora_list,
                                  callback=step_progress(settings.infer_step), policy=policy)
@@ -321,7 +321,8 @@ class FlowEditSampler(io.ComfyNode):
             task.validate()
         except ValueError as e:
             raise AceStepInputError(str(e)) from None
-        with running(model, "transformer", sampling_memory(1, int(samples.shape[-1]), model.dtype, 2)) as pipe:
+        memory = model.pipe.activation_bytes("sampling", int(samples.shape[-1]), 1, rows_per_item=2)
+        with running(model, "transformer", memory) as pipe:
             result = pipe.sample(tags.cond, lyrics.tokens, task, settings, batch_size=1,
                                  manual_seeds=noise.main_spec, retake_seeds=seeds, loras=model.lora_list,
                                  callback=step_progress(settings.infer_step))
