@@ -8,7 +8,7 @@ node list.
 from __future__ import annotations
 
 from ._comfy import ComfyExtension, io
-from . import conditioning, importer, latent, loaders, noise, paths, regions, sampling
+from . import conditioning, importer, latent, loaders, noise, paths, regions, sampling, training
 
 NODE_CLASSES: list[type[io.ComfyNode]] = [
     *loaders.NODES,
@@ -18,6 +18,7 @@ NODE_CLASSES: list[type[io.ComfyNode]] = [
     *regions.NODES,
     *sampling.NODES,
     *importer.NODES,
+    *training.NODES,
 ]
 
 

@@ -6,8 +6,9 @@
 
 Command line: `python -m acestep_core.training.cli train-lora --data DIR --config lora.json --out DIR ...`.
 """
+from .checkpoints import ResumeError
 from .config import TrainConfig, TrainResult
-from .data import DataError
+from .data import DataError, Song, check_songs, find_songs
 from .dropout import DropoutRates
 from .loop import StepReport, train_lora
 from .lora_config import (
@@ -24,9 +25,13 @@ __all__ = [
            "DropoutRates",
            "LoraConfigError",
            "LoraSpec",
+           "ResumeError",
+           "Song",
            "StepReport",
            "TrainConfig",
            "TrainResult",
+           "check_songs",
+           "find_songs",
            "parse_lora_config",
            "read_lora_config",
            "train_lora",

@@ -93,7 +93,11 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What a run produced: the checkpoint folders (the last is the final LoRA) and the loss per step."""
+    """What a run produced: the checkpoint folders (the last is the final LoRA) and the loss per step.
+
+    `stopped`: the run ended early at `should_stop`'s request; `final` is then the checkpoint of the
+    step it stopped at (a loadable LoRA too), and `losses` covers the steps done.
+    """
 
     out: Path
     final: Path
@@ -102,3 +106,4 @@ class TrainResult:
     losses: list[float]
     songs: list[str]
     skipped: list[str]
+    stopped: bool = False

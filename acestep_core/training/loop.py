@@ -123,8 +123,14 @@ def _start(config: TrainConfig, out: Path, lora: LoraLayers, optimizer: torch.op
 
 
 def train_lora(config: TrainConfig, *, on_step: Callable[[StepReport], None] | None = None,
-               on_message: Callable[[str], None] | None = None) -> TrainResult:
-    """Train a LoRA on the folder `config.data`; checkpoint folders go into `config.out`."""
+               on_message: Callable[[str], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train a LoRA on the folder `config.data`; checkpoint folders go into `config.out`.
+
+    `should_stop` is asked after every optimizer step (after `on_step`): when it answers True the run
+    ends there with a checkpoint folder of that step (resumable with `resume=True`), and the result
+    says `stopped=True`; a host's Cancel button thus never loses the steps already trained.
+    """
     from ..pipeline import AceStepPipeline
 
     say = on_message or log.info
@@ -198,13 +204,21 @@ def train_lora(config: TrainConfig, *, on_step: Callable[[StepReport], None] | N
                 saved.append(folder)
             if on_step is not None:
                 on_step(StepReport(step, steps, step_loss, optimizer.param_groups[0]["lr"], epoch, folder))
+            if step < steps and should_stop is not None and should_stop():
+                if folder is None:  # keep what was trained: the stop point becomes a resumable checkpoint
+                    saved.append(save_checkpoint(out, lora, _state(step, consumed, optimizer, generator, losses,
+                                                                   config), final=False))
+                say(f"stopped at step {step} of {steps}; resume=True (--resume) continues from {saved[-1]}")
+                break
     model.eval()
+    stopped = step < steps
 
-    # 6. the final LoRA
-    final = save_checkpoint(out, lora, _state(step, consumed, optimizer, generator, losses, config), final=True)
-    saved.append(final)
+    # 6. the final LoRA (a stopped run's last checkpoint stands in for it)
+    if not stopped:
+        saved.append(save_checkpoint(out, lora, _state(step, consumed, optimizer, generator, losses, config),
+                                     final=True))
     remove_lora(model, lora)
-    return TrainResult(out, final, saved, step, losses, [s.name for s in encoded], skipped)
+    return TrainResult(out, saved[-1], saved, step, losses, [s.name for s in encoded], skipped, stopped=stopped)
 
 
 def _state(step: int, consumed: int, optimizer: torch.optim.Optimizer, generator: torch.Generator,

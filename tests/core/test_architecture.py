@@ -9,6 +9,7 @@ import pytest
 import acestep_core
 import acestep_core.audio
 import acestep_core.lyrics
+import acestep_core.training
 
 REPO = Path(__file__).resolve().parents[2]
 CORE = REPO / "acestep_core"
@@ -27,7 +28,8 @@ MAY_IMPORT = {
     "branches": {"conditioning", "models"},
     "tasks": {"tasks", "sampling", "audio", "settings", "conditioning"},
 }
-PUBLIC_SUBPACKAGES = {"audio": acestep_core.audio, "lyrics": acestep_core.lyrics}
+PUBLIC_SUBPACKAGES = {"audio": acestep_core.audio, "lyrics": acestep_core.lyrics,
+                      "training": acestep_core.training}
 
 
 def _resolve(module: str, level: int, name: str | None, pkg_parts: list[str]) -> list[str]:

@@ -18,7 +18,9 @@ EXPECTED_IDS = {
     "AceStepV1RepaintRegion", "AceStepV1ExtendRegion",
     "AceStepV1SamplerOptions", "AceStepV1Sampler", "AceStepV1FlowEditSampler",
     "AceStepV1ImportParams",
+    "AceStepV1LoraDataset", "AceStepV1TrainLora",
 }
+TRAINING_IDS = {"AceStepV1LoraDataset", "AceStepV1TrainLora"}  # in the audio/ACE-Step/training subcategory
 
 # The original library's __call__ defaults (spec §11.1); UI defaults where __call__ has none that works.
 EXPECTED_DEFAULTS = {
@@ -73,7 +75,8 @@ def test_schema_metadata(our_nodes):
     for node_id, cls in our_nodes.items():
         info = cls.GET_NODE_INFO_V1()
         assert info["name"] == node_id
-        assert info["category"] == "audio/ACE-Step", node_id
+        expected = "audio/ACE-Step/training" if node_id in TRAINING_IDS else "audio/ACE-Step"
+        assert info["category"] == expected, node_id
         assert info["display_name"] and info["display_name"].startswith("ACE-Step v1"), node_id
         assert info["description"], node_id
         json.dumps(info)  # what /object_info serves
