@@ -8,8 +8,8 @@ The public API is what this file exports, plus the documented subpackages `acest
 (latent/audio geometry) and `acestep_core.lyrics` (lyric tokenisation). Everything else is internal.
 Importing this package loads no weights and downloads nothing.
 """
-from .checkpoint import (DEFAULT_MODEL_NAME, HF_REPO_ID, PART_FOLDERS, CheckpointError, download_checkpoint,
-                         open_all_in_one, open_checkpoint)
+from .checkpoint import (DEFAULT_MODEL_NAME, HF_REPO_ID, PART_FOLDERS, CheckpointError, ModelUnavailable,
+                         download_checkpoint, open_all_in_one, open_checkpoint)
 from .components import Lazy
 from .conditioning import MAX_LYRIC_TOKENS, LyricTokens, PromptConditioning
 from .loading import resolve_dtype
@@ -35,8 +35,8 @@ __all__ = [
     "Text2Music", "Retake", "Repaint", "Extend", "Audio2Audio", "FlowEdit", "parse_seeds", "starting_noise",
     "retake_mix",
     # checkpoints and LoRAs
-    "CheckpointError", "DEFAULT_MODEL_NAME", "HF_REPO_ID", "PART_FOLDERS", "download_checkpoint", "open_checkpoint",
-    "open_all_in_one", "load_lora", "check_fits",
+    "CheckpointError", "ModelUnavailable", "DEFAULT_MODEL_NAME", "HF_REPO_ID", "PART_FOLDERS", "download_checkpoint",
+    "open_checkpoint", "open_all_in_one", "load_lora", "check_fits",
     # the input_params.json record
     "to_record", "from_record", "call_kwargs",
 ]

@@ -10,8 +10,8 @@ import comfy.model_management as mm
 import comfy.utils
 import folder_paths
 
-from ..acestep_core import (DEFAULT_MODEL_NAME, HF_REPO_ID, AceStepPipeline, CheckpointError, check_fits,
-                           download_checkpoint, load_lora, open_all_in_one)
+from ..acestep_core import (DEFAULT_MODEL_NAME, HF_REPO_ID, PART_FOLDERS, AceStepPipeline, CheckpointError,
+                           ModelUnavailable, check_fits, download_checkpoint, load_lora, open_all_in_one)
 from ..acestep_core import resolve_dtype as library_dtype
 
 from . import paths
@@ -70,7 +70,14 @@ def download_default_model(name: str = DEFAULT_MODEL_NAME) -> Path:
     kwargs = {"local_dir": target}
     if "tqdm_class" in inspect.signature(download_checkpoint).parameters:
         kwargs["tqdm_class"] = _download_progress_class()
-    folder = Path(download_checkpoint(HF_REPO_ID, **kwargs))
+    try:
+        folder = Path(download_checkpoint(HF_REPO_ID, **kwargs))
+    except ModelUnavailable as e:  # the library's advice names CLI options; here the ways are ComfyUI's
+        raise AceStepInputError(
+            f"cannot download the model {e.repo_id} ({e.reason}). Download it on a machine with network access "
+            f"(https://huggingface.co/{e.repo_id}) and copy its four folders ({', '.join(PART_FOLDERS.values())}) "
+            f"into {target}, or put ComfyUI's ace_step_v1_3.5b.safetensors in models/checkpoints and load it with "
+            "AceStepV1CheckpointLoader.") from None
     if not paths.is_v1_folder(folder):
         raise AceStepInputError(f"the download into {folder} is incomplete; run the node again to resume it.")
     return folder

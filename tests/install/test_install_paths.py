@@ -65,8 +65,9 @@ INSTALLS = {
     # acestep_core importable from ComfyUI's Python, which must never be picked up.
     "registry-with-stale-core": Install("acestep-v1", "archive", decoy_core=True),
     # Portable builds run the embedded Python isolated from user site-packages and PYTHON* variables;
-    # the folder name has dots and spaces, as renamed folders do.
-    "portable-odd-folder-name": Install("ACE-Step v1.2 (copy)", "archive", python_flags=["-s", "-E"]),
+    # a renamed folder with capitals and dots (ComfyUI maps "." in module names; a space would stop ComfyUI
+    # from serving the templates: aiohttp cannot route a static prefix with spaces, see README).
+    "portable-odd-folder-name": Install("ComfyUI-ACE-Step.v1.2", "archive", python_flags=["-s", "-E"]),
 }
 
 
