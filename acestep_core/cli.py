@@ -40,9 +40,9 @@ examples:
 memory: the peak resident memory, computed from the checkpoint before loading and compared with the
 free memory (RAM, or the GPU's); a path that does not fit switches to one network at a time, or the
 run stops saying what to change. Peaks for one song (10 / 30 / 60 / 240 s):
-  float32, all networks loaded (default)   14.9 / 15.8 / 17.1 / 25.2 GB
-  float32, --low-memory (one at a time)    12.3 / 12.6 / 13.0 / 15.6 GB
-  bfloat16 (default / --low-memory)         8.6 /  9.5 / 10.9 / 19.0 GB;  7.2 / 7.5 / 7.9 / 13.2 GB
+  float32, all networks loaded (default)   15.2 / 16.1 / 17.4 / 25.5 GB
+  float32, --low-memory (one at a time)    12.7 / 12.9 / 13.4 / 15.9 GB
+  bfloat16 (default / --low-memory)         8.6 /  9.5 / 10.9 / 19.0 GB;  7.5 / 7.8 / 8.2 / 13.5 GB
 time: a first 30 s song takes about 12 minutes on a 2-core CPU in float32 (60 steps; --steps 27
 about halves it) and seconds on a GPU (--device cuda --dtype bfloat16), plus the model's download.
 

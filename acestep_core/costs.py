@@ -1,10 +1,10 @@
 """What a song will cost before anything large is loaded: memory per path and a rough time.
 
 Everything is computed from the checkpoint's headers (parameter counts, no weights read) and the
-song's size. The terms are fitted to peaks measured on CPU in float32 with the full-size model
-(bench/RESULTS.md, "Peak RSS of the whole pipeline": 13.44 GB default and 11.89 GB low_memory at
-10 s, 15.72 GB default at 60 s; issue #22: 14.9 GB default at 10 s through the CLI) and err on the
-high side; beyond 60 s they are extrapolated linearly.
+song's size. The terms are fitted to peaks measured on CPU with the full-size model and err on the
+high side (bench/RESULTS.md: 13.44 GB default and 11.89 GB low_memory at 10 s, 15.72 GB default at
+60 s in float32; session 11, 10 s: 15.17 GB default and 11.88 GB low_memory in float32, 7.98 GB and
+6.91 GB in bfloat16); beyond 60 s they are extrapolated linearly.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 from .checkpoint import CheckpointSource
 
 GB = 1e9
-BASE_BYTES = 1.6 * GB  # the process itself: torch, tokenizers, loading buffers, allocator slack
+BASE_BYTES = 1.9 * GB  # the process itself: torch, tokenizers, loading buffers, allocator slack
 SAMPLING_BYTES = 0.25 * GB  # DiT activations: a base…
 SAMPLING_BYTES_PER_FRAME = 1.3e6  # …plus this per latent frame and batch item (1.1 GB at 60 s)
 LYRIC_BYTES_AT_LIMIT = 7.1e9  # the lyric Conformer at 4096 tokens per batch item (grows with the square)

@@ -330,7 +330,7 @@ def test_help_shows_defaults_examples_memory_and_time(tmp_path):
     assert proc.returncode == 0
     out = proc.stdout
     assert "(default: float32)" in out and "examples:" in out and "--task repaint --src-audio song.wav" in out
-    assert "--low-memory (one at a time)" in out and "14.9 / 15.8 / 17.1 / 25.2 GB" in out
+    assert "--low-memory (one at a time)" in out and "15.2 / 16.1 / 17.4 / 25.5 GB" in out
     assert "12 minutes on a 2-core CPU" in out
 
 
