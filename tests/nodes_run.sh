@@ -69,6 +69,16 @@ ckpt="$("$COMFY_VENV/bin/python" "$SHARED/golden/materialize_tiny_ckpt.py")" || 
 "$COMFY_VENV/bin/python" -c "import soundfile as sf, sys; d, r = sf.read(sys.argv[1]); sf.write(sys.argv[2], d, r)" \
     "$SHARED/golden/inputs/src_sines_44k.wav" "$work/example.flac"
 "$COMFY_VENV/bin/python" tests/nodes/acestep_node_graphs.py "$work/graphs" example.flac
+# workflows/train_lora.json trains on the folder acestep_lora_songs of ComfyUI's input/: three short synthetic
+# songs (NAME.wav + NAME_prompt.txt + NAME_lyrics.txt), linked in with --input like example.flac.
+"$COMFY_VENV/bin/python" tests/make_lora_songs.py "$work/acestep_lora_songs" \
+  || { echo "could not write the training songs" >&2; exit 2; }
+# AceStepV1TrainLora writes models/loras/<lora_name>/ and refuses an existing one, and this ComfyUI's models/
+# folder outlives the run: a second run of train_lora.json would fail there. ComfyUI's first `loras` path is
+# where the node writes, so an extra_model_paths file puts this run's own empty folder first (is_default);
+# models/loras stays searched (the tiny RapMachine LoRA below) and nothing in it is written or removed.
+mkdir -p "$work/loras"
+printf 'acestep_nodes_check:\n  is_default: true\n  loras: %s\n' "$work/loras" > "$work/extra_model_paths.yaml"
 expect=$("$COMFY_VENV/bin/python" - <<'PY'
 import re, pathlib
 ids = set()
@@ -81,7 +91,8 @@ args=("$ROOT" --port "$PORT" --out "$work/report"
       --api-graph "$work/graphs/acestep_v1_text2music.json" --api-graph "$work/graphs/acestep_v1_repaint.json"
       --model "acestep/ACE-Step-v1-3.5B:$ckpt"
       --model "loras/ACE-Step-v1-chinese-rap-LoRA:$SHARED/golden/tiny_lora"
-      --input "$work/example.flac" --expect-nodes "$expect")
+      --input "$work/example.flac" --input "$work/acestep_lora_songs"
+      --comfy-arg=--extra-model-paths-config --comfy-arg="$work/extra_model_paths.yaml" --expect-nodes "$expect")
 if [[ "${NODES_RUN_WORKFLOWS:-1}" == "1" ]] && compgen -G "$ROOT/workflows/*.json" >/dev/null; then
   args+=(--run-workflows)  # the shipped workflows too (their own settings: full-length songs, 60 steps)
 fi

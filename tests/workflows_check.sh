@@ -50,25 +50,33 @@ data, rate = sf.read(sys.argv[1], always_2d=True)
 sf.write(sys.argv[2], data, rate, format="FLAC", subtype="PCM_24")
 print(f"{sys.argv[2]}: {data.shape[0] / rate:.2f} s, {data.shape[1]} ch, {rate} Hz")
 PY
+# train_lora.json's songs, and a fresh first `loras` folder for the LoRA it writes (as tests/nodes_run.sh does).
+rm -rf "$WORK/acestep_lora_songs" "$WORK/train_lora_loras"
+"$COMFY_VENV/bin/python" "$ROOT/tests/make_lora_songs.py" "$WORK/acestep_lora_songs" || die "could not write the training songs"
+mkdir -p "$WORK/train_lora_loras"
+printf 'acestep_workflows_check:\n  is_default: true\n  loras: %s\n' "$WORK/train_lora_loras" > "$WORK/extra_model_paths.yaml"
 resources=(--model "acestep/ACE-Step-v1-3.5B:$ckpt"
            --model "loras/ACE-Step-v1-chinese-rap-LoRA:$SHARED/golden/tiny_lora"
            --input "$EXAMPLE")
+# comfy_check only (ui_smoke takes neither): train_lora.json's songs and its fresh loras folder
+check_only=(--input "$WORK/acestep_lora_songs"
+            --comfy-arg=--extra-model-paths-config --comfy-arg="$WORK/extra_model_paths.yaml")
 status=0
 
 if [[ "${ACESTEP_COMFY_CHECK:-1}" == "0" ]]; then
   say "comfy_check.py skipped (ACESTEP_COMFY_CHECK=0: tests/nodes_run.sh ran it on the shipped workflows)"
 elif [[ "${ACESTEP_WORKFLOWS_FAST:-0}" == "1" ]]; then
   say "comfy_check.py: the shipped workflows, static + frontend (report: $OUT/shipped)"
-  "$HARNESS_VENV/bin/python" "$CHECK" "$ROOT" --out "$OUT/shipped" --port "$PORT" "${resources[@]}" "$@" || status=1
+  "$HARNESS_VENV/bin/python" "$CHECK" "$ROOT" --out "$OUT/shipped" --port "$PORT" "${resources[@]}" "${check_only[@]}" "$@" || status=1
   say "comfy_check.py --run-workflows on short copies (report: $OUT/run)"
   fast="$ROOT/build/ci-workflows"
   "$COMFY_VENV/bin/python" "$ROOT/tools/workflows/ci_variant.py" --object-info "$OUT/shipped/object_info.json" \
     --out "$fast" || die "ci_variant.py failed"
   "$HARNESS_VENV/bin/python" "$CHECK" "$ROOT" --workflows build/ci-workflows --run-workflows --no-browser \
-    --no-baseline --out "$OUT/run" --port "$PORT" "${resources[@]}" "$@" || status=1
+    --no-baseline --out "$OUT/run" --port "$PORT" "${resources[@]}" "${check_only[@]}" "$@" || status=1
 else
   say "comfy_check.py --run-workflows (report: $OUT)"
-  "$HARNESS_VENV/bin/python" "$CHECK" "$ROOT" --run-workflows --out "$OUT" --port "$PORT" "${resources[@]}" "$@" \
+  "$HARNESS_VENV/bin/python" "$CHECK" "$ROOT" --run-workflows --out "$OUT" --port "$PORT" "${resources[@]}" "${check_only[@]}" "$@" \
     || status=1
 fi
 

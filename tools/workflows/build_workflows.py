@@ -526,6 +526,81 @@ Our *Latent to Audio* decodes with the original's DCAE and vocoder; native *Save
     return wf
 
 
+# The LoRA that train_lora trains: a folder of songs in ComfyUI's input/, the RapMachine LoRA settings.
+TRAIN_FOLDER = "acestep_lora_songs"
+TRAIN_LORA_NAME = "my_first_lora"
+# Optimizer steps of the shipped workflow: enough to see the loss move and to try the LoRA on a GPU within a
+# minute, and short enough that CI runs the whole workflow on the tiny checkpoint on a 2-core CPU in ~3 min.
+TRAIN_STEPS = 20
+TRAIN_SAVE_EVERY = 100
+
+
+def train_lora(oi):
+    """ModelLoader → LoRA Dataset → Train LoRA → its model into text2music; the loss plotted beside it."""
+    wf, b = new(oi)
+    x1, x2, x3, x4, x5 = C1, C1 + 440, C1 + 880, C1 + 1260, C1 + 1640
+    loader, y = b.model(x1, 0)
+    data = wf.add("AceStepV1LoraDataset", (x1, y), (380, 130), folder=TRAIN_FOLDER, on_bad_song="skip", path="")
+    found = wf.add("PreviewAny", (x1, y + 170), (380, 200), title="Songs found (and skipped)")
+    wf.link(data, "preview", found, "source")
+    train = wf.add("AceStepV1TrainLora", (x1, y + 410), (380, 420), lora_name=TRAIN_LORA_NAME, resume=False,
+                   max_steps=TRAIN_STEPS, save_every=TRAIN_SAVE_EVERY, learning_rate=1e-4, batch_size=1, accumulate=1,
+                   control="fixed", seed=42, r=256, lora_alpha=32.0, use_rslora=True, gradient_checkpointing=True)
+    wf.link(loader, "model", train, "model")
+    wf.link(data, "dataset", train, "dataset")
+    tags, lyrics, _ = b.text(train, x2, 0, POP_TAGS, POP_LYRICS, lyrics_h=520)
+    # a 30 s song to hear the LoRA (half the time of text2music's 60 s; raise *seconds* for a whole song)
+    latent = wf.add("AceStepV1EmptyLatent", (x3, 0), (340, 100), seconds=30.0, batch_size=1)
+    noise = wf.add("AceStepV1SeededNoise", (x3, 140), (340, 110), control="randomize", seed=42)
+    opts = b.options(x3, 290)
+    s = b.sampler(x4, 0, train, tags, lyrics, noise, latent, opts)
+    d = b.decode(train, s, x4, 280)
+    b.save(d, x5, 0, "audio/ACE-Step/train_lora")
+    wf.note((C0, 0), (420, 1480), "About this workflow", note_text(
+        "ACE-Step v1: train a LoRA on your songs, then sing with it", f"""
+Trains a LoRA on a small folder of your songs with the original ACE-Step trainer's recipe, then makes
+a song with it. Press **Run**: the songs are checked, encoded once, the LoRA trains (a progress bar per
+step), and the usual text-to-music chain below uses the freshly trained model.
+
+**Your songs.** Put them into `ComfyUI/input/{TRAIN_FOLDER}/`, three files per song:
+`NAME.mp3` (or `.wav`, `.flac`, at most 240 s), `NAME_prompt.txt` (its tags, as you would type them in
+*Tags Encode*) and `NAME_lyrics.txt` (its lyrics with `[verse]`/`[chorus]` lines, or `[instrumental]`).
+Refresh the page (R) after making a new folder so that *folder* lists it.
+
+**LoRA Dataset**: *folder* is a folder of ComfyUI's `input/`; *path* (optional) an absolute folder
+path instead. *on_bad_song* `skip` trains without songs that cannot be used (a missing text file, an
+unreadable or silent file), `refuse` stops and names them all. *Songs found* shows what is used.
+
+**Train LoRA**: *lora_name* is the folder the LoRA goes to, `models/loras/<lora_name>/`, with one
+folder per checkpoint (`step-00000100/`, ...) and the result in `final-step-<max_steps>/`. An
+existing LoRA folder is **never overwritten**: the next run with the same name stops with a message, so
+change *lora_name* or set *resume* to `true` to continue that run from its newest checkpoint (raise
+*max_steps* to train further). *max_steps* {TRAIN_STEPS} is a first try that shows the whole chain and
+the loss within minutes; a LoRA that changes the music needs about 1000-5000 steps (the learning rate
+warms up over 10 steps and decays linearly to 0 at *max_steps*). *save_every* {TRAIN_SAVE_EVERY}: a
+checkpoint every 100 steps. *learning_rate* 1e-4 (the original's, AdamW). *batch_size* songs per
+step, *accumulate* steps of gradient accumulation (both 1 in the original). *seed* fixes data order,
+dropout, noise and the LoRA's start. *r* 256, *lora_alpha* 32, *use_rslora* on and *target_modules*
+are the RapMachine LoRA's settings (scale alpha/√r); a smaller *r* trains faster and saves a smaller
+file. *gradient_checkpointing* saves memory at some speed.
+
+**How long.** Each song is encoded once, then every step trains on one song (*batch_size* 1). On a
+GPU with bfloat16 (*dtype* `auto` picks it) a step takes about a second (users of the original trainer
+report ~30 000 steps in 6 hours on an L40S), so 1000 steps take roughly 15-20 minutes. On a CPU each
+step is a forward and a backward pass of the 3.5 B model: expect tens of seconds per step on a few
+cores (sampling one 30 s song takes ~11 minutes on 2 cores), so the {TRAIN_STEPS} steps here take
+several minutes and a real LoRA hours to days. Cancel stops after the current step with that step
+saved (set *resume* to continue).
+
+**Afterwards** the trained model goes straight into the sampler at strength 1 (a 30 s song: raise
+*seconds* on *Empty Latent* for a longer one) and its *loss* output (the loss per step)
+plugs into ComfyUI's own *Plot Loss Graph* node to draw it. Later, load the result with *LoRA Loader* (see the
+*text2music_lora* workflow): it lists `{TRAIN_LORA_NAME}/final-step-...` among `models/loras`. Write
+tags like those of your songs to hear what the LoRA learned.
+""", COMMON_MODEL))
+    return wf
+
+
 # ComfyUI-Distributed (robertvoy/ComfyUI-Distributed), the pack distributed_text2music uses beside ours.
 DISTRIBUTED_MODULE = "custom_nodes.ComfyUI-Distributed"
 DISTRIBUTED_CNR = ("comfyui-distributed", "1.4.4")
@@ -597,6 +672,7 @@ WORKFLOWS = {
     "long_song_chained_extends": long_song,
     "round_trip_audio_latent_audio": round_trip,
     "native_nodes_mix": native_mix,
+    "train_lora": train_lora,
     "distributed_text2music": distributed_text2music,
 }
 
