@@ -44,3 +44,15 @@ def cpu_gemm_route(request, monkeypatch):
     operations = cpu_operations(request.param)
     assert (operations.linear is cpu_gemm.onednn_linear) == (request.param == "onednn")
     return operations
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """The tiny models' matmuls are small: one thread is several times faster than two on a busy
+    machine (the training tests run dozens of optimizer steps)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -26,19 +26,14 @@ from acestep_core.training.lora_config import read_lora_config
 from acestep_core.training.lora_layers import inject_lora
 from acestep_core.training.step import NO_DROPOUT, flow_matching_loss
 from acestep_core.training.timesteps import TrainSchedule
+from golden_utils import GOLDEN
 
-TINY_LORA = Path(__file__).resolve().parents[2].parent / "shared" / "golden" / "tiny_lora"
+TINY_LORA = GOLDEN / "tiny_lora"
 STEPS = 30
 SAVE_EVERY = 10
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model's matmuls are small: one thread is ~10× faster than two on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny matmuls: one thread is far faster
 
 
 def write_song(folder: Path, name: str, freq: float, sr: int, channels: int, seconds: float = 1.0,

@@ -18,13 +18,7 @@ STEPS = 6
 SAVE_EVERY = 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model's matmuls are small: one thread is much faster than two on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny matmuls: one thread is far faster
 
 
 def write_song(folder: Path, name: str, freq: float, sr: int, seconds: float = 1.5) -> None:
