@@ -272,12 +272,19 @@ seeds.
     return wf
 
 
-def retake(oi):
+def _pop_song(oi):
+    """The start retake and long_song share: the model, the pop tags and lyrics, a 60 s latent and noise
+    of the fixed seed 42 (nodes added in this order, so the drafts are unchanged)."""
     wf, b = new(oi)
     model, y = b.model(C1, 0)
     tags, lyrics, _ = b.text(model, C1, y, POP_TAGS, POP_LYRICS)
     latent = wf.add("AceStepV1EmptyLatent", (C2, 0), (340, 100), seconds=60.0, batch_size=1)
     noise = wf.add("AceStepV1SeededNoise", (C2, 140), (340, 110), control="fixed", seed=42)
+    return wf, b, model, tags, lyrics, latent, noise
+
+
+def retake(oi):
+    wf, b, model, tags, lyrics, latent, noise = _pop_song(oi)
     var = wf.add("AceStepV1VariationNoise", (C2, 290), (340, 150), control="randomize", retake_seed=7,
                  variance=0.2)
     wf.link(noise, 0, var, "noise")
@@ -422,11 +429,7 @@ audio2audio off (text to music with the reference's length).
 
 
 def long_song(oi):
-    wf, b = new(oi)
-    model, y = b.model(C1, 0)
-    tags, lyrics, _ = b.text(model, C1, y, POP_TAGS, POP_LYRICS)
-    latent = wf.add("AceStepV1EmptyLatent", (C2, 0), (340, 100), seconds=60.0, batch_size=1)
-    noise = wf.add("AceStepV1SeededNoise", (C2, 140), (340, 110), control="fixed", seed=42)
+    wf, b, model, tags, lyrics, latent, noise = _pop_song(oi)
     var1 = wf.add("AceStepV1VariationNoise", (C2, 290), (340, 150), title="Variation Noise (extend 1)",
                   control="fixed", retake_seed=1, variance=1.0)
     var2 = wf.add("AceStepV1VariationNoise", (C2, 480), (340, 150), title="Variation Noise (extend 2)",
