@@ -15,6 +15,8 @@ from torch import nn
 
 from .operations import Operations, TorchOps
 
+DROPOUT = 0.1  # upstream ConformerEncoder's dropout_rate and positional_dropout_rate (training only)
+
 
 class RelPositionTable:
     """ESPnet relative sinusoids: rows for relative positions ``T-1, T-2, ..., -(T-1)``.
@@ -100,55 +102,67 @@ class RelPositionAttention(nn.Module):
 
 
 class PositionwiseFeedForward(nn.Module):
-    """``w_2(SiLU(w_1(x)))``."""
+    """``w_2(dropout(SiLU(w_1(x))))``."""
 
-    def __init__(self, dim: int, hidden: int, operations: Operations = TorchOps, **factory: Any) -> None:
+    def __init__(self, dim: int, hidden: int, dropout: float = DROPOUT, operations: Operations = TorchOps,
+                 **factory: Any) -> None:
         super().__init__()
         self.w_1 = operations.Linear(dim, hidden, **factory)
+        self.dropout = nn.Dropout(dropout)
         self.w_2 = operations.Linear(hidden, dim, **factory)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w_2(F.silu(self.w_1(x)))
+        return self.w_2(self.dropout(F.silu(self.w_1(x))))
 
 
 class ConformerLayer(nn.Module):
-    """Pre-norm block: ``x += MHA(LN(x))``; ``x += FFN(LN(x))`` (no conv module, no macaron)."""
+    """Pre-norm block: ``x += dropout(MHA(LN(x)))``; ``x += dropout(FFN(LN(x)))`` (no conv, no macaron)."""
 
-    def __init__(self, dim: int, heads: int, hidden: int, operations: Operations = TorchOps, **factory: Any) -> None:
+    def __init__(self, dim: int, heads: int, hidden: int, dropout: float = DROPOUT,
+                 operations: Operations = TorchOps, **factory: Any) -> None:
         super().__init__()
         self.self_attn = RelPositionAttention(heads, dim, operations, **factory)
-        self.feed_forward = PositionwiseFeedForward(dim, hidden, operations, **factory)
+        self.feed_forward = PositionwiseFeedForward(dim, hidden, dropout, operations, **factory)
         self.norm_ff = operations.LayerNorm(dim, eps=1e-5, **factory)
         self.norm_mha = operations.LayerNorm(dim, eps=1e-5, **factory)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, pos_emb: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.norm_mha(x), pos_emb, keep)
-        return x + self.feed_forward(self.norm_ff(x))
+        x = x + self.dropout(self.self_attn(self.norm_mha(x), pos_emb, keep))
+        return x + self.dropout(self.feed_forward(self.norm_ff(x)))
 
 
 class LinearEmbed(nn.Module):
-    """``embed.out``: Linear then LayerNorm (upstream's trailing Dropout has no weights)."""
+    """``embed.out``: Linear, LayerNorm, Dropout (the dropout has no weights: keys ``out.0``, ``out.1``)."""
 
-    def __init__(self, idim: int, odim: int, operations: Operations = TorchOps, **factory: Any) -> None:
+    def __init__(self, idim: int, odim: int, dropout: float = DROPOUT, operations: Operations = TorchOps,
+                 **factory: Any) -> None:
         super().__init__()
         self.out = nn.Sequential(operations.Linear(idim, odim, **factory),
-                                 operations.LayerNorm(odim, eps=1e-5, **factory))
+                                 operations.LayerNorm(odim, eps=1e-5, **factory),
+                                 nn.Dropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(x)
 
 
 class LyricConformer(nn.Module):
-    """Lyric embeddings ``[B,T,input]`` + mask ``[B,T]`` → encoded ``[B,T,output]`` (not masked after)."""
+    """Lyric embeddings ``[B,T,input]`` + mask ``[B,T]`` → encoded ``[B,T,output]`` (not masked after).
+
+    Dropout (upstream's defaults: 0.1 after the embedding, on the scaled input and on the position
+    table, after attention, inside and after the FFN; none on the attention weights) acts only in
+    training mode, in upstream's order, so a seeded training step draws the same masks as the original.
+    """
 
     def __init__(self, input_size: int = 1024, output_size: int = 1024, attention_heads: int = 16,
-                 linear_units: int = 4096, num_blocks: int = 6,
-                 operations: Operations = TorchOps, **factory: Any) -> None:
+                 linear_units: int = 4096, num_blocks: int = 6, dropout: float = DROPOUT,
+                 positional_dropout: float = DROPOUT, operations: Operations = TorchOps, **factory: Any) -> None:
         super().__init__()
         self.xscale = math.sqrt(output_size)
-        self.embed = LinearEmbed(input_size, output_size, operations, **factory)
+        self.embed = LinearEmbed(input_size, output_size, dropout, operations, **factory)
+        self.pos_dropout = nn.Dropout(positional_dropout)
         self.encoders = nn.ModuleList(
-            ConformerLayer(output_size, attention_heads, linear_units, operations, **factory)
+            ConformerLayer(output_size, attention_heads, linear_units, dropout, operations, **factory)
             for _ in range(num_blocks)
         )
         self.after_norm = operations.LayerNorm(output_size, eps=1e-5, **factory)
@@ -156,8 +170,8 @@ class LyricConformer(nn.Module):
 
     def forward(self, xs: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
         keep = pad_mask.to(torch.bool).unsqueeze(1)  # [B,1,T]
-        x = self.embed(xs) * self.xscale
-        pos_emb = self.pos_table.get(x.size(1), x.dtype, x.device)
+        x = self.pos_dropout(self.embed(xs) * self.xscale)
+        pos_emb = self.pos_dropout(self.pos_table.get(x.size(1), x.dtype, x.device))
         for layer in self.encoders:
             x = layer(x, pos_emb, keep)
         return self.after_norm(x)

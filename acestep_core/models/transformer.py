@@ -284,9 +284,12 @@ class AceStepTransformer(nn.Module):
     def from_config(cls, cfg: Mapping[str, Any], dtype: torch.dtype | None = None,
                     device: torch.device | str | None = None,
                     operations: Operations = TorchOps) -> "AceStepTransformer":
-        """Build from a ``config.json`` dict; training-only and bookkeeping entries are ignored."""
+        """Build from a ``config.json`` dict; training-only and bookkeeping entries are ignored.
+
+        The model comes in eval mode (inference): ``.train()`` turns the lyric encoder's dropout on.
+        """
         kwargs = {k: cfg[k] for k in cls._CONFIG_KEYS if k in cfg}
-        return cls(**kwargs, dtype=dtype, device=device, operations=operations)
+        return cls(**kwargs, dtype=dtype, device=device, operations=operations).eval()
 
     # ---- conditioning -------------------------------------------------------------------------
     def lyric_encoder_forward(self, lyric_token_idx: torch.Tensor, lyric_mask: torch.Tensor) -> torch.Tensor:

@@ -2,24 +2,41 @@
 
 Follows the original trainer's `run_step` with the SSL (REPA) losses off: the transformer is
 called as in its training `forward` (encode the conditions, then decode the noisy latents against
-the encoder states, all with gradients). Randomness comes from one generator, drawn in the
+the encoder states, all with gradients). The random draws come from one generator, in the
 original's order: the three dropout vectors, then the noise, then the logit-normal timesteps.
-Noise is drawn on the CPU so a seed gives the same run on every device.
+Noise is drawn on the CPU so a seed gives the same run on every device. The lyric encoder's own
+dropout (nn.Dropout, training mode) draws from torch's global generator: it is seeded from our
+generator for the forward pass and the global state is put back afterwards, so a run is
+reproducible (and resumable) without touching the host's random state. Drawing and computing are
+separate functions so that a step can be replayed from recorded draws (the parity test does).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .batch import TrainBatch
-from .dropout import DropoutRates, apply_dropout, draw_dropout
+from .dropout import DropoutMasks, DropoutRates, apply_dropout, draw_dropout
 from .loss import masked_mse, noisy_latents, precondition
 from .timesteps import TrainSchedule
 
 NO_DROPOUT = DropoutRates(0.0, 0.0, 0.0)
 ORIGINAL_DROPOUT = DropoutRates()
+
+
+@dataclass
+class StepDraws:
+    """Everything random in one step: condition dropout, noise [B,8,16,T], schedule indices [B], and the
+    seed of the network's own dropout layers."""
+
+    masks: DropoutMasks
+    noise: torch.Tensor
+    indices: torch.Tensor
+    dropout_seed: int
 
 
 @dataclass
@@ -31,26 +48,51 @@ class StepOutput:
     sigmas: torch.Tensor
 
 
-def flow_matching_loss(model: nn.Module, batch: TrainBatch, generator: torch.Generator, schedule: TrainSchedule, *,
-                       rates: DropoutRates = ORIGINAL_DROPOUT, logit_mean: float = 0.0, logit_std: float = 1.0,
-                       device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> StepOutput:
-    """The original's denoising loss for `batch` on `model` (an AceStepTransformer, LoRA'd or not)."""
+def draw_step(batch: TrainBatch, generator: torch.Generator, schedule: TrainSchedule, *,
+              rates: DropoutRates = ORIGINAL_DROPOUT, logit_mean: float = 0.0, logit_std: float = 1.0) -> StepDraws:
+    """The step's random draws from `generator`, on the CPU, in the original's order."""
     b = batch.latents.shape[0]
     masks = draw_dropout(b, generator, rates)
-    text, speaker, lyric_ids, lyric_mask = apply_dropout(masks, batch.text_states, batch.speaker, batch.lyric_ids,
-                                                         batch.lyric_mask)
-    x0 = batch.latents.to(device)
-    noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(device)
-    idx = schedule.sample_indices(b, generator, logit_mean, logit_std)
-    timesteps = schedule.timesteps[idx]
-    sigmas = schedule.sigmas_for(timesteps).to(device)
-    x_t = noisy_latents(x0, noise, sigmas)
+    noise = torch.randn(batch.latents.shape, generator=generator, dtype=batch.latents.dtype)
+    indices = schedule.sample_indices(b, generator, logit_mean, logit_std)
+    dropout_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return StepDraws(masks, noise, indices, dropout_seed)
 
-    states, context_mask = model.encode(text.to(device, dtype), batch.text_mask.to(device), speaker.to(device, dtype),
-                                        lyric_ids.to(device), lyric_mask.to(device))
+
+@contextmanager
+def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """torch's global generators seeded with `seed` inside, restored on exit (nn.Dropout draws from them)."""
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        yield
+
+
+def loss_for_draws(model: nn.Module, batch: TrainBatch, draws: StepDraws, schedule: TrainSchedule, *,
+                   device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> StepOutput:
+    """The original's denoising loss for `batch` on `model` (an AceStepTransformer, LoRA'd or not)."""
+    b = batch.latents.shape[0]
+    text, speaker, lyric_ids, lyric_mask = apply_dropout(draws.masks, batch.text_states, batch.speaker,
+                                                         batch.lyric_ids, batch.lyric_mask)
+    x0 = batch.latents.to(device)
+    timesteps = schedule.timesteps[draws.indices]
+    sigmas = schedule.sigmas_for(timesteps).to(device)
+    x_t = noisy_latents(x0, draws.noise.to(device), sigmas)
+
+    with seeded_global_rng(draws.dropout_seed, torch.device(device)):
+        states, context_mask = model.encode(text.to(device, dtype), batch.text_mask.to(device),
+                                            speaker.to(device, dtype), lyric_ids.to(device), lyric_mask.to(device))
     all_frames = torch.ones(b, x0.shape[-1], device=device, dtype=dtype)
     velocity = model.decode(x_t.to(dtype), all_frames, states, context_mask, timestep=timesteps.to(device, dtype),
                             output_length=x0.shape[-1])
     estimate = precondition(velocity.float(), x_t, sigmas)
     loss = masked_mse(estimate, x0, batch.frame_mask.to(device))
     return StepOutput(loss, timesteps, sigmas.cpu())
+
+
+def flow_matching_loss(model: nn.Module, batch: TrainBatch, generator: torch.Generator, schedule: TrainSchedule, *,
+                       rates: DropoutRates = ORIGINAL_DROPOUT, logit_mean: float = 0.0, logit_std: float = 1.0,
+                       device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> StepOutput:
+    """Draw one step's randomness from `generator`, then compute its loss."""
+    draws = draw_step(batch, generator, schedule, rates=rates, logit_mean=logit_mean, logit_std=logit_std)
+    return loss_for_draws(model, batch, draws, schedule, device=device, dtype=dtype)

@@ -36,6 +36,10 @@ class TrainSchedule:
                        std: float = 1.0) -> torch.Tensor:
         """Logit-normal indices into the schedule: `clamp(int(sigmoid(u)·N), 0, N−1)`, `u ~ N(mean, std)`."""
         u = torch.normal(mean=mean, std=std, size=(batch,), generator=generator, device="cpu")
+        return self.indices_for(u)
+
+    def indices_for(self, u: torch.Tensor) -> torch.Tensor:
+        """The schedule index of each normal draw `u`: `clamp(int(sigmoid(u)·N), 0, N−1)`."""
         n = self.num_train_timesteps
         return torch.clamp((torch.sigmoid(u) * n).long(), 0, n - 1)
 
