@@ -137,19 +137,23 @@ def _unload(patcher) -> None:
 
 
 @contextmanager
-def running(model: AceStepModel, part: str, memory_required: int = 0) -> Iterator[AceStepPipeline]:
-    """Load one network through ComfyUI and yield a view of the pipeline computing where it now lives.
+def running(model: AceStepModel, part: str | tuple[str, ...], memory_required: int = 0) -> Iterator[AceStepPipeline]:
+    """Load one network (or several, e.g. ("dcae", "text")) through ComfyUI and yield a view of the
+    pipeline computing where the (first) one now lives.
 
     The view is a pipeline built from the model's components, computing where ComfyUI put them;
     the cached model value is never modified. Weights are loaded fully (`force_full_load`): our layers
     are plain torch layers, which ComfyUI cannot stream partially. Under `--novram` ComfyUI keeps
-    them on the CPU and the stage runs there.
+    them on the CPU and the stage runs there. The text encoder computes on its own device, the
+    codec and transformer on the view's.
     """
-    patcher = model.patchers[part]
+    parts = (part,) if isinstance(part, str) else tuple(part)
+    patchers = [model.patchers[p] for p in parts]
     with torch.inference_mode(False):  # moved weights stay ordinary tensors
-        mm.load_models_gpu([patcher], memory_required=int(memory_required), force_full_load=True)
-    _plain_tensors(patcher.model)
-    device = _param_device(patcher.model)
+        mm.load_models_gpu(patchers, memory_required=int(memory_required), force_full_load=True)
+    for patcher in patchers:
+        _plain_tensors(patcher.model)
+    device = _param_device(patchers[0].model)
     # ComfyUI moves and frees the weights (the networks are shared with the patchers), so the view
     # neither offloads nor drops them.
     view = AceStepPipeline(**model.pipe.components, dtype=model.pipe.dtype, device=device, source=model.pipe.source)
@@ -160,4 +164,5 @@ def running(model: AceStepModel, part: str, memory_required: int = 0) -> Iterato
             yield view
     finally:
         if model.offload == "after_each_stage":
-            _unload(patcher)
+            for patcher in patchers:
+                _unload(patcher)

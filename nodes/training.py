@@ -28,15 +28,16 @@ from ..acestep_core.training import (
     TrainConfig,
     TrainResult,
     check_songs,
+    encode_training_data,
     find_songs,
     parse_lora_config,
     train_lora,
+    training_step_bytes,
 )
-from . import paths
 from ._comfy import CATEGORY, ModelType, info, io, warn
 from .conditioning import check_model
 from .convert import AceStepInputError
-from .model import AceStepModel, LoraEntry
+from .model import AceStepModel, LoraEntry, running
 
 TRAIN_CATEGORY = f"{CATEGORY}/training"
 DatasetType = io.Custom("ACESTEP_V1_LORA_DATASET")
@@ -198,15 +199,6 @@ def lora_output_folder(lora_name: str, resume: bool) -> Path:
     return out
 
 
-def checkpoint_source(model: AceStepModel) -> str:
-    """Where the model's weights came from: the trainer loads its own float copy from there."""
-    source = getattr(model.pipe, "source", None)
-    if source is None:
-        raise AceStepInputError("this model was not loaded from a checkpoint file or folder, so the trainer cannot "
-                                "load its weights; use AceStepV1ModelLoader or AceStepV1CheckpointLoader.")
-    return str(source.root)
-
-
 class _StepHooks:
     """The library's callbacks: a progress tick per step, and Cancel turned into a clean stop.
 
@@ -236,15 +228,23 @@ class _StepHooks:
             mm.throw_exception_if_processing_interrupted()
 
 
-def run_training(config: TrainConfig, total: int) -> TrainResult:
-    """Train outside ComfyUI's inference mode (gradients needed); Cancel ends as ComfyUI's interrupt."""
+def run_training(model: AceStepModel, config: TrainConfig, total: int) -> TrainResult:
+    """Encode the songs with the model's text encoder and codec, then train the model's own transformer.
+
+    Each stage loads its networks through ComfyUI's model management, as sampling does (the
+    transformer with room for a training step); the trainer hands the transformer back unchanged.
+    Gradients are on only inside; Cancel ends as ComfyUI's interrupt.
+    """
     hooks = _StepHooks(total)
-    mm.unload_all_models()  # the trainer loads its own copy: leave it the device memory
-    mm.soft_empty_cache()
     try:
-        with torch.inference_mode(False), torch.enable_grad():
-            result = train_lora(config, on_step=hooks.on_step, on_message=hooks.on_message,
-                                should_stop=hooks.should_stop)
+        with running(model, ("dcae", "text")) as pipe:
+            data = encode_training_data(config, pipe, hooks.on_message)
+        frames = max(song.latents.shape[-1] for song in data.songs)
+        memory = training_step_bytes(model.pipe.transformer, config.lora_spec(), frames, config.batch_size,
+                                     config.gradient_checkpointing)
+        with running(model, "transformer", memory) as pipe, torch.enable_grad():
+            result = train_lora(config, data=data, transformer=pipe.transformer, on_step=hooks.on_step,
+                                on_message=hooks.on_message, should_stop=hooks.should_stop)
     except (DataError, LoraConfigError, ResumeError) as e:
         raise AceStepInputError(str(e)) from e
     if result.stopped:
@@ -276,11 +276,13 @@ class TrainLoraNode(io.ComfyNode):
             description=("Trains a LoRA on a dataset with the original trainer's recipe (AdamW, warm-up, linear "
                          "decay, condition dropout, gradient clipping) and writes it to models/loras/<lora_name>/: "
                          "one folder per checkpoint, final-step-N being the result. Cancel stops after the current "
-                         "step with that step saved; resume continues a run bit for bit. Loads its own copy of the "
-                         "model's weights from the model's checkpoint."),
+                         "step with that step saved; resume continues a run bit for bit. Trains the model's own "
+                         "transformer (loaded by ComfyUI as for sampling) and takes the LoRA out again afterwards, "
+                         "so the input model is unchanged."),
             is_output_node=True,
             inputs=[
-                ModelType.Input("model", tooltip="The model to train on (its checkpoint is read again for training)."),
+                ModelType.Input("model", tooltip=("The model to train on: its text encoder and codec encode the songs, "
+                                                  "its transformer gets the LoRA.")),
                 DatasetType.Input("dataset", tooltip="From AceStepV1LoraDataset."),
                 io.String.Input("lora_name", default="my_acestep_lora",
                                 tooltip="The output folder under models/loras; an existing one is never overwritten."),
@@ -307,6 +309,9 @@ class TrainLoraNode(io.ComfyNode):
                                 tooltip="Comma-separated layer names that get an adapter (RapMachine's list)."),
                 io.Boolean.Input("gradient_checkpointing", default=True,
                                  tooltip="Recompute the transformer blocks in the backward pass: less memory, slower."),
+                io.Int.Input("tag_orders", default=8, min=1, max=64, optional=True,
+                             tooltip=("Shuffled orders of each song's tags, encoded once each and used one per epoch "
+                                      "in turn (the original reshuffles the tags at every read); 1 = as written.")),
             ],
             outputs=[
                 ModelType.Output(display_name="model", tooltip="The input model with the trained LoRA at strength 1."),
@@ -319,7 +324,8 @@ class TrainLoraNode(io.ComfyNode):
     def execute(cls, model, dataset, lora_name: str, resume: bool = False, max_steps: int = 2000,
                 save_every: int = 200, learning_rate: float = 1e-4, batch_size: int = 1, accumulate: int = 1,
                 seed: int = 42, r: int = 256, lora_alpha: float = 32.0, use_rslora: bool = True,
-                target_modules: str = DEFAULT_TARGETS, gradient_checkpointing: bool = True) -> io.NodeOutput:
+                target_modules: str = DEFAULT_TARGETS, gradient_checkpointing: bool = True,
+                tag_orders: int = 8) -> io.NodeOutput:
         model = check_model(model)
         if not isinstance(dataset, LoraDataset):
             raise AceStepInputError(f"dataset: expected the output of AceStepV1LoraDataset, got "
@@ -327,17 +333,16 @@ class TrainLoraNode(io.ComfyNode):
         out = lora_output_folder(lora_name, resume)
         config = TrainConfig(
             data=dataset.folder, lora_config=lora_spec_json(r, lora_alpha, use_rslora, target_modules), out=out,
-            checkpoint=checkpoint_source(model), max_steps=int(max_steps), seed=int(seed), save_every=int(save_every),
+            max_steps=int(max_steps), seed=int(seed), save_every=int(save_every), tag_orders=int(tag_orders),
             learning_rate=float(learning_rate), batch_size=int(batch_size), accumulate=int(accumulate),
-            resume=bool(resume), dtype=str(model.dtype).removeprefix("torch."), device=str(mm.get_torch_device()),
-            gradient_checkpointing=bool(gradient_checkpointing), on_bad_data=dataset.on_bad_data,
-            lyric_vocab=paths.comfy_lyric_vocab())
+            resume=bool(resume), dtype=str(model.dtype).removeprefix("torch."),
+            gradient_checkpointing=bool(gradient_checkpointing), on_bad_data=dataset.on_bad_data)
         try:
             config.check()
         except ValueError as e:
             raise AceStepInputError(str(e)) from e
         info("training LoRA %s on %d song(s) from %s", out, len(dataset.songs), dataset.folder)
-        result = run_training(config, int(max_steps))
+        result = run_training(model, config, int(max_steps))
         name = f"{out.name}/{result.final.name}"
         return io.NodeOutput(trained_model(model, result.final, name), str(result.final), loss_map(result.losses))
 

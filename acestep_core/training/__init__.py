@@ -10,7 +10,8 @@ from .checkpoints import ResumeError
 from .config import TrainConfig, TrainResult
 from .data import DataError, Song, check_songs, find_songs
 from .dropout import DropoutRates
-from .loop import StepReport, train_lora
+from .footprint import training_step_bytes
+from .loop import StepReport, TrainingData, encode_training_data, train_lora
 from .lora_config import (
            RAPMACHINE_LORA_CONFIG,
            LoraConfigError,
@@ -30,9 +31,12 @@ __all__ = [
            "StepReport",
            "TrainConfig",
            "TrainResult",
+           "TrainingData",
            "check_songs",
+           "encode_training_data",
            "find_songs",
            "parse_lora_config",
            "read_lora_config",
            "train_lora",
+           "training_step_bytes",
 ]

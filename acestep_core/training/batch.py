@@ -42,16 +42,18 @@ def _pad_last(tensors: list[torch.Tensor], dim: int) -> torch.Tensor:
     return torch.stack(out)
 
 
-def collate(songs: list[EncodedSong]) -> TrainBatch:
-    """Stack songs into one batch, zero-padding latents, text and lyrics to the longest."""
+def collate(songs: list[EncodedSong], epoch: int = 0) -> TrainBatch:
+    """Stack songs into one batch (each with its tag order of `epoch`), zero-padding latents, text and
+    lyrics to the longest."""
+    prompts = [s.prompt(epoch) for s in songs]
     frames = [s.latents.shape[-1] for s in songs]
     t = max(frames)
     frame_mask = torch.stack([(torch.arange(t) < n).float() for n in frames])
     return TrainBatch(
         latents=_pad_last([s.latents for s in songs], -1),
         frame_mask=frame_mask,
-        text_states=_pad_last([s.text_states for s in songs], 0),
-        text_mask=_pad_last([s.text_mask for s in songs], 0),
+        text_states=_pad_last([p.states for p in prompts], 0),
+        text_mask=_pad_last([p.mask for p in prompts], 0),
         speaker=torch.zeros(len(songs), SPEAKER_DIM),
         lyric_ids=_pad_last([s.lyric_ids for s in songs], 0),
         lyric_mask=_pad_last([s.lyric_mask for s in songs], 0),

@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--accumulate", type=int, default=d.accumulate, help="micro-batches per optimizer step")
     p.add_argument("--repeat", type=int, default=d.repeat, help="times each song appears per epoch")
+    p.add_argument("--tag-orders", type=int, default=d.tag_orders,
+                   help="shuffled orders of each song's tags, one per epoch in turn (1: as written)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--dtype", default=d.dtype, help="base weights: float32, bfloat16 or float16")
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1, mps ...")
@@ -50,6 +52,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                        max_steps=args.max_steps, max_epochs=args.max_epochs, seed=args.seed,
                        save_every=args.save_every, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
                        batch_size=args.batch_size, accumulate=args.accumulate, repeat=args.repeat,
+                       tag_orders=args.tag_orders,
                        resume=args.resume, dtype=args.dtype, device=args.device,
                        gradient_checkpointing=not args.no_gradient_checkpointing,
                        on_bad_data="skip" if args.skip_bad_data else "error", lyric_vocab=args.lyric_vocab,

@@ -36,6 +36,7 @@ class TrainConfig:
     batch_size: int = 1
     accumulate: int = 1  # micro-batches per optimizer step
     repeat: int = 1  # how many times each song appears per epoch (convert2hf_dataset's repeat_count)
+    tag_orders: int = 8  # shuffled tag orders encoded per song, one per epoch in turn (1: as written)
     resume: bool = False  # continue from the newest checkpoint folder in `out`
     dtype: str = "float32"  # the frozen base weights; LoRA weights and optimizer state are float32
     device: str = "cpu"
@@ -68,7 +69,7 @@ class TrainConfig:
             raise ValueError("give max_steps (--max-steps N) or max_epochs: training needs an end")
         positive("max_steps", self.max_steps, allow_none=True)
         positive("max_epochs", self.max_epochs, allow_none=True)
-        for name in ("save_every", "batch_size", "accumulate", "repeat"):
+        for name in ("save_every", "batch_size", "accumulate", "repeat", "tag_orders"):
             positive(name, getattr(self, name))
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be 0 or more, got {self.warmup_steps}")
@@ -83,7 +84,7 @@ class TrainConfig:
     def recipe(self) -> dict[str, Any]:
         """The settings a resumed run must share with the run it continues (bit-identical continuation)."""
         keys = ("seed", "learning_rate", "weight_decay", "betas", "warmup_steps", "grad_clip_norm", "batch_size",
-                "accumulate", "repeat", "dtype", "shift", "logit_mean", "logit_std")
+                "accumulate", "repeat", "tag_orders", "dtype", "shift", "logit_mean", "logit_std")
         out = {k: getattr(self, k) for k in keys}
         out["betas"] = list(self.betas)
         out["dropout"] = asdict(self.dropout)

@@ -26,7 +26,7 @@ AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac")
 PROMPT_SUFFIX = "_prompt.txt"
 LYRICS_SUFFIX = "_lyrics.txt"
 MIN_SECONDS = 3.0  # the original pads shorter clips to 3 s
-MAX_PROMPT_CHARS = 256  # the original cuts the tag string here
+MAX_PROMPT_CHARS = 256  # the original cuts the (shuffled) tag string here
 SILENCE_RATIO = 0.95  # the original drops clips with more silent samples than this
 
 
@@ -75,7 +75,7 @@ def find_songs(folder: str | Path) -> tuple[list[Song], list[DataError]]:
             continue
         seen[name] = audio
         try:
-            prompt = _read_text(root / f"{name}{PROMPT_SUFFIX}", "tags", audio)[:MAX_PROMPT_CHARS]
+            prompt = _read_text(root / f"{name}{PROMPT_SUFFIX}", "tags", audio)
             lyrics = _read_text(root / f"{name}{LYRICS_SUFFIX}", "lyrics", audio)
         except DataError as e:
             problems.append(e)

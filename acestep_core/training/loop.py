@@ -2,7 +2,7 @@
 
     1. read and check the training folder (every bad song reported before any model loads)
     2. encode each song once (DCAE latents, UMT5 states, lyric tokens), then drop those encoders
-    3. load the transformer (frozen, model dtype), add float32 LoRA layers, AdamW
+    3. load the transformer (frozen, model dtype) or take the caller's, add float32 LoRA layers, AdamW
     4. [resume] load the newest checkpoint folder's LoRA, optimizer and generator state
     5. loop: seeded data order, dropout + noise + logit-normal timesteps, masked loss,
        accumulation, clip 0.5, warm-up/decay learning rate; a checkpoint folder every N steps
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ..checkpoint import resolve_checkpoint
 from ..loading import load_transformer, resolve_dtype
@@ -31,7 +33,7 @@ from .checkpoints import (
     save_checkpoint,
 )
 from .config import TrainConfig, TrainResult
-from .data import DataError, check_songs, find_songs
+from .data import DataError, Song, check_songs, find_songs
 from .encoded import EncodedSong, encode_songs
 from .grad_checkpoint import checkpointed_blocks
 from .lora_layers import LoraLayers, inject_lora, remove_lora
@@ -122,46 +124,128 @@ def _start(config: TrainConfig, out: Path, lora: LoraLayers, optimizer: torch.op
     return state.step, state.micro_batches, state.losses
 
 
-def train_lora(config: TrainConfig, *, on_step: Callable[[StepReport], None] | None = None,
-               on_message: Callable[[str], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> TrainResult:
-    """Train a LoRA on the folder `config.data`; checkpoint folders go into `config.out`.
+@dataclass
+class TrainingData:
+    """The songs of a run, each encoded once (`encode_training_data`), and those left out with the reason."""
 
-    `should_stop` is asked after every optimizer step (after `on_step`): when it answers True the run
-    ends there with a checkpoint folder of that step (resumable with `resume=True`), and the result
-    says `stopped=True`; a host's Cancel button thus never loses the steps already trained.
+    songs: list[EncodedSong]
+    skipped: list[str]
+
+
+def encode_training_data(config: TrainConfig, pipe, say: Callable[[str], None] | None = None, *,
+                         checked: tuple[list[Song], list[str]] | None = None) -> TrainingData:
+    """Find, check and encode the songs of `config.data` with `pipe`'s text encoder, codec and tokenizer.
+
+    `pipe` is any `AceStepPipeline` (or a host's view of one); nothing is unloaded here. `checked`:
+    the songs and problems `prepare_songs` already gave (so the folder is not read twice).
     """
-    from ..pipeline import AceStepPipeline
+    say = say or log.info
+    songs, skipped = checked if checked is not None else prepare_songs(config, say)
 
-    say = on_message or log.info
-    config.check()
-    spec = config.lora_spec()
-    dtype = resolve_dtype(config.dtype)
-    device = torch.device(config.device)
-    out = Path(config.out).expanduser()
-
-    check_out_folder(config, out)
-
-    # 1-2. data, encoded once
-    songs, skipped = prepare_songs(config, say)
-    source = resolve_checkpoint(config.checkpoint, cache_dir=config.cache_dir)
-    pipe = AceStepPipeline.from_pretrained(config.checkpoint, dtype=dtype, device=device,
-                                           lyric_vocab=config.lyric_vocab, cache_dir=config.cache_dir)
     def skip(problem: DataError) -> None:
         say(f"skipped: {problem}")
         skipped.append(str(problem))
 
     encoded = encode_songs(pipe, songs, lambda i, n: say(f"encoded song {i}/{n}"),
-                           skip if config.on_bad_data == "skip" else None)
-    del pipe
+                           skip if config.on_bad_data == "skip" else None, tag_orders=config.tag_orders,
+                           seed=config.seed)
     if not encoded:
         raise DataError(f"no usable song in {config.data}: every song was skipped.")
-    items = encoded * config.repeat
+    return TrainingData(encoded, skipped)
+
+
+def _own_networks(config: TrainConfig, say: Callable[[str], None],
+                  need_transformer: bool) -> tuple[TrainingData, nn.Module | None]:
+    """Check the songs, load the checkpoint, encode them, drop the encoders, then load a transformer to train."""
+    from ..pipeline import AceStepPipeline
+
+    checked = prepare_songs(config, say)  # every bad song is reported before any model loads
+    dtype = resolve_dtype(config.dtype)
+    source = resolve_checkpoint(config.checkpoint, cache_dir=config.cache_dir)
+    pipe = AceStepPipeline.from_pretrained(config.checkpoint, dtype=dtype, device=config.device,
+                                           lyric_vocab=config.lyric_vocab, cache_dir=config.cache_dir)
+    data = encode_training_data(config, pipe, say, checked=checked)
+    pipe.unload("text", "dcae")
+    del pipe
+    return data, _load_transformer(config, source) if need_transformer else None
+
+
+def _load_transformer(config: TrainConfig, source=None) -> nn.Module:
+    """The transformer to train, in plain torch layers (the host's CPU GEMM route is an inference choice)."""
+    source = source or resolve_checkpoint(config.checkpoint, cache_dir=config.cache_dir)
+    return load_transformer(source["transformer"], dtype=resolve_dtype(config.dtype), device=config.device,
+                            operations=TorchOps)
+
+
+def check_dtype(config: TrainConfig, transformer: nn.Module) -> None:
+    """A given transformer computes in its own dtype; the config (recorded for resume) must say the same."""
+    have = next(transformer.parameters()).dtype
+    if have != resolve_dtype(config.dtype):
+        raise ValueError(f"the transformer holds {str(have).removeprefix('torch.')} weights but the run's dtype is "
+                         f"{config.dtype}; set dtype to {str(have).removeprefix('torch.')} (the LoRA is float32 "
+                         "either way).")
+
+
+@contextmanager
+def _training_mode(model: nn.Module) -> Iterator[None]:
+    """`model.train()` for the run; its mode and which weights want gradients are put back afterwards."""
+    was_training = model.training
+    wanted = {name: p.requires_grad for name, p in model.named_parameters()}
+    try:
+        model.train()
+        yield
+    finally:
+        model.train(was_training)
+        for name, p in model.named_parameters():
+            p.requires_grad_(wanted.get(name, False))
+
+
+def train_lora(config: TrainConfig, *, data: TrainingData | None = None, transformer: nn.Module | None = None,
+               on_step: Callable[[StepReport], None] | None = None,
+               on_message: Callable[[str], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train a LoRA on the folder `config.data`; checkpoint folders go into `config.out`.
+
+    By default the checkpoint `config.checkpoint` is loaded for the run. A host that already holds the
+    networks passes them instead: `data` from `encode_training_data` and the loaded `transformer`,
+    which is trained in place (computing in its own dtype, on its own device) and handed back as it
+    came, LoRA removed, whether the run ends, stops or fails.
+
+    `should_stop` is asked after every optimizer step (after `on_step`): when it answers True the run
+    ends there with a checkpoint folder of that step (resumable with `resume=True`), and the result
+    says `stopped=True`; a host's Cancel button thus never loses the steps already trained.
+    """
+    say = on_message or log.info
+    config.check()
+    spec = config.lora_spec()
+    out = Path(config.out).expanduser()
+    check_out_folder(config, out)
+
+    # 1-2. data, encoded once; 3. the transformer
+    if transformer is not None:
+        check_dtype(config, transformer)
+    if data is None:
+        data, own = _own_networks(config, say, need_transformer=transformer is None)
+        transformer = transformer if transformer is not None else own
+    elif transformer is None:
+        transformer = _load_transformer(config)
+    first = next(transformer.parameters())
+    device, dtype = first.device, first.dtype
+    items = data.songs * config.repeat
     steps = total_steps(config, len(items))
 
-    # 3. model + LoRA + optimizer
-    model = load_transformer(source["transformer"], dtype=dtype, device=device, operations=TorchOps)
-    lora = inject_lora(model, spec, torch.Generator().manual_seed(config.seed + _LORA_INIT_SEED_OFFSET))
+    lora = inject_lora(transformer, spec, torch.Generator().manual_seed(config.seed + _LORA_INIT_SEED_OFFSET))
+    try:
+        with _training_mode(transformer), checkpointed_blocks(transformer, config.gradient_checkpointing):
+            return _run(config, out, transformer, lora, items, steps, device, dtype, data, say, on_step, should_stop)
+    finally:
+        remove_lora(transformer, lora)
+
+
+def _run(config: TrainConfig, out: Path, model: nn.Module, lora: LoraLayers, items: list[EncodedSong], steps: int,
+         device: torch.device, dtype: torch.dtype, data: TrainingData, say: Callable[[str], None],
+         on_step: Callable[[StepReport], None] | None, should_stop: Callable[[], bool] | None) -> TrainResult:
+    """Steps 4-6: optimizer (and resume), the loop, the final checkpoint."""
     optimizer = make_optimizer(lora.parameters(), config.learning_rate, config.weight_decay, config.betas)
     generator = torch.Generator().manual_seed(config.seed)
     schedule = TrainSchedule.flow_match(shift=config.shift)
@@ -175,50 +259,47 @@ def train_lora(config: TrainConfig, *, on_step: Callable[[StepReport], None] | N
 
     # 5. the loop
     saved: list[Path] = []
-    model.train()
     params = list(lora.parameters())
-    with checkpointed_blocks(model, config.gradient_checkpointing):
-        while step < steps:
-            set_learning_rate(optimizer, config.learning_rate, lr_factor(step, config.warmup_steps, steps))
-            optimizer.zero_grad(set_to_none=True)
-            step_loss, epoch = 0.0, 0
-            for _ in range(config.accumulate):
-                songs_now, epoch = micro_batch(items, config.batch_size, config.seed, consumed)
-                consumed += 1
-                result = flow_matching_loss(model, collate(songs_now), generator, schedule, rates=config.dropout,
-                                            logit_mean=config.logit_mean, logit_std=config.logit_std,
-                                            device=device, dtype=dtype)
-                (result.loss / config.accumulate).backward()
-                step_loss += float(result.loss.detach()) / config.accumulate
-            if not math.isfinite(step_loss):
-                raise FloatingPointError(f"the loss became {step_loss} at step {step + 1}; lower the learning rate "
-                                         "or train in float32 (--dtype float32).")
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip_norm)
-            optimizer.step()
-            step += 1
-            losses.append(step_loss)
-            folder = None
-            if step % config.save_every == 0 and step < steps:
-                folder = save_checkpoint(out, lora, _state(step, consumed, optimizer, generator, losses, config),
-                                         final=False)
-                saved.append(folder)
-            if on_step is not None:
-                on_step(StepReport(step, steps, step_loss, optimizer.param_groups[0]["lr"], epoch, folder))
-            if step < steps and should_stop is not None and should_stop():
-                if folder is None:  # keep what was trained: the stop point becomes a resumable checkpoint
-                    saved.append(save_checkpoint(out, lora, _state(step, consumed, optimizer, generator, losses,
-                                                                   config), final=False))
-                say(f"stopped at step {step} of {steps}; resume=True (--resume) continues from {saved[-1]}")
-                break
-    model.eval()
+    while step < steps:
+        set_learning_rate(optimizer, config.learning_rate, lr_factor(step, config.warmup_steps, steps))
+        optimizer.zero_grad(set_to_none=True)
+        step_loss, epoch = 0.0, 0
+        for _ in range(config.accumulate):
+            songs_now, epoch = micro_batch(items, config.batch_size, config.seed, consumed)
+            consumed += 1
+            result = flow_matching_loss(model, collate(songs_now, epoch), generator, schedule, rates=config.dropout,
+                                        logit_mean=config.logit_mean, logit_std=config.logit_std,
+                                        device=device, dtype=dtype)
+            (result.loss / config.accumulate).backward()
+            step_loss += float(result.loss.detach()) / config.accumulate
+        if not math.isfinite(step_loss):
+            raise FloatingPointError(f"the loss became {step_loss} at step {step + 1}; lower the learning rate "
+                                     "or train in float32 (--dtype float32).")
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip_norm)
+        optimizer.step()
+        step += 1
+        losses.append(step_loss)
+        folder = None
+        if step % config.save_every == 0 and step < steps:
+            folder = save_checkpoint(out, lora, _state(step, consumed, optimizer, generator, losses, config),
+                                     final=False)
+            saved.append(folder)
+        if on_step is not None:
+            on_step(StepReport(step, steps, step_loss, optimizer.param_groups[0]["lr"], epoch, folder))
+        if step < steps and should_stop is not None and should_stop():
+            if folder is None:  # keep what was trained: the stop point becomes a resumable checkpoint
+                saved.append(save_checkpoint(out, lora, _state(step, consumed, optimizer, generator, losses,
+                                                               config), final=False))
+            say(f"stopped at step {step} of {steps}; resume=True (--resume) continues from {saved[-1]}")
+            break
     stopped = step < steps
 
     # 6. the final LoRA (a stopped run's last checkpoint stands in for it)
     if not stopped:
         saved.append(save_checkpoint(out, lora, _state(step, consumed, optimizer, generator, losses, config),
                                      final=True))
-    remove_lora(model, lora)
-    return TrainResult(out, saved[-1], saved, step, losses, [s.name for s in encoded], skipped, stopped=stopped)
+    return TrainResult(out, saved[-1], saved, step, losses, [s.name for s in data.songs], data.skipped,
+                       stopped=stopped)
 
 
 def _state(step: int, consumed: int, optimizer: torch.optim.Optimizer, generator: torch.Generator,

@@ -157,6 +157,55 @@ def test_resume_refuses_a_different_recipe(run, songs_dir, tiny_ckpt, lyric_voca
         train_lora(tiny_config(songs_dir, tmp_path, tiny_ckpt, lyric_vocab, resume=True, seed=8))
 
 
+def _untouched(model: torch.nn.Module, before: dict[str, torch.Tensor]) -> None:
+    """The host's transformer as it was: no adapter left, eval mode, frozen, the same weights."""
+    assert not any(type(m).__name__ == "TrainableLoraLinear" for m in model.modules())
+    assert not any(type(b).__name__ == "CheckpointedBlock" for b in model.transformer_blocks)
+    assert not model.training and not any(m.training for m in model.modules())
+    assert not any(p.requires_grad for p in model.parameters())
+    after = model.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+
+
+def test_a_hosts_networks_are_trained_in_place_and_handed_back(run, songs_dir, tiny_ckpt, lyric_vocab, tmp_path):
+    """What the ComfyUI node does: encode with the loaded pipeline, train its loaded transformer."""
+    from acestep_core.training import encode_training_data
+
+    config = tiny_config(songs_dir, tmp_path / "hosted", tiny_ckpt, lyric_vocab)
+    pipe = AceStepPipeline.from_pretrained(tiny_ckpt, lyric_vocab=lyric_vocab)
+    data = encode_training_data(config, pipe)
+    prompts = data.songs[0].prompts  # the default 8 tag orders of "pop, piano, 120 bpm", each encoded
+    assert len(prompts) == 8 and len({p.states.sum().item() for p in prompts}) > 1
+    transformer = pipe.transformer
+    before = {k: v.clone() for k, v in transformer.state_dict().items()}
+    result = train_lora(config, data=data, transformer=transformer)
+    _untouched(transformer, before)
+    assert pipe.transformer is transformer and pipe.loaded_parts() >= {"text", "dcae", "transformer"}
+    assert result.losses == run.losses  # the same run as with the trainer's own copy of the networks
+    a, b = load_lora(run.final).pairs, load_lora(result.final).pairs
+    assert all(torch.equal(a[k][0], b[k][0]) and torch.equal(a[k][1], b[k][1]) for k in a)
+
+
+def test_a_failed_run_hands_the_transformer_back_too(songs_dir, tiny_ckpt, lyric_vocab, tmp_path):
+    from acestep_core.training import encode_training_data
+
+    config = tiny_config(songs_dir, tmp_path / "failed", tiny_ckpt, lyric_vocab, max_steps=5)
+    pipe = AceStepPipeline.from_pretrained(tiny_ckpt, lyric_vocab=lyric_vocab)
+    transformer = pipe.transformer
+    before = {k: v.clone() for k, v in transformer.state_dict().items()}
+
+    def boom(report):
+        if report.step == 2:
+            raise RuntimeError("host gave up")
+
+    with pytest.raises(RuntimeError, match="host gave up"):
+        train_lora(config, data=encode_training_data(config, pipe), transformer=transformer, on_step=boom)
+    _untouched(transformer, before)
+    with pytest.raises(ValueError, match="set dtype to float32"):
+        train_lora(tiny_config(songs_dir, tmp_path / "bf16", tiny_ckpt, lyric_vocab, dtype="bfloat16"),
+                   transformer=transformer)
+
+
 def test_gradient_checkpointing_gives_the_same_gradients(tiny_ckpt, songs_dir, lyric_vocab):
     from acestep_core.training.batch import TrainBatch
 
@@ -191,9 +240,11 @@ def test_cli_trains_and_names_the_output(songs_dir, tiny_ckpt, lyric_vocab, tmp_
     rc = main(["train-lora", "--data", str(songs_dir), "--config", str(TINY_LORA / "config.json"),
                "--checkpoint", str(tiny_ckpt), "--out", str(out), "--max-steps", "2", "--seed", "3",
                "--save-every", "1", "--learning-rate", "1e-3", "--batch-size", "2", "--accumulate", "2",
-               "--dtype", "float32", "--device", "cpu", "--lyric-vocab", str(lyric_vocab)])
+               "--dtype", "float32", "--device", "cpu", "--lyric-vocab", str(lyric_vocab), "--tag-orders", "2"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert f"LoRA: {out / 'final-step-00000002'}" in captured.out
     assert sorted(p.name for p in out.iterdir()) == ["final-step-00000002", "step-00000001"]
     load_lora(out / "final-step-00000002")
+    state = json.loads((out / "final-step-00000002" / "trainer_state.json").read_text())
+    assert state["recipe"]["tag_orders"] == 2

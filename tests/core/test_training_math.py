@@ -8,7 +8,7 @@ import torch
 
 from acestep_core.training.batch import collate
 from acestep_core.training.dropout import DropoutRates, apply_dropout, draw_dropout
-from acestep_core.training.encoded import EncodedSong
+from acestep_core.training.encoded import EncodedPrompt, EncodedSong, tag_texts
 from acestep_core.training.lora_config import (
     RAPMACHINE_LORA_CONFIG,
     LoraConfigError,
@@ -92,9 +92,9 @@ def test_learning_rate_warms_up_then_decays_to_zero():
 
 
 def test_collate_pads_with_zeros_and_masks_frames():
-    a = EncodedSong("a", torch.ones(8, 16, 3), torch.ones(2, 4), torch.ones(2, dtype=torch.long),
+    a = EncodedSong("a", torch.ones(8, 16, 3), [EncodedPrompt(torch.ones(2, 4), torch.ones(2, dtype=torch.long))],
                     torch.tensor([261, 5]), torch.ones(2, dtype=torch.long))
-    b = EncodedSong("b", torch.ones(8, 16, 5), torch.ones(3, 4), torch.ones(3, dtype=torch.long),
+    b = EncodedSong("b", torch.ones(8, 16, 5), [EncodedPrompt(torch.ones(3, 4), torch.ones(3, dtype=torch.long))],
                     torch.tensor([261]), torch.ones(1, dtype=torch.long))
     batch = collate([a, b])
     assert batch.latents.shape == (2, 8, 16, 5) and batch.latents[0, :, :, 3:].eq(0).all()
@@ -102,6 +102,29 @@ def test_collate_pads_with_zeros_and_masks_frames():
     assert batch.text_states.shape == (2, 3, 4) and batch.text_mask.tolist() == [[1, 1, 0], [1, 1, 1]]
     assert batch.lyric_ids.tolist() == [[261, 5], [261, 0]] and batch.lyric_mask.tolist() == [[1, 1], [1, 0]]
     assert batch.speaker.shape == (2, 512) and batch.speaker.eq(0).all()
+
+
+def test_collate_takes_each_songs_tag_order_of_the_epoch():
+    def prompt(v: float) -> EncodedPrompt:
+        return EncodedPrompt(torch.full((2, 4), v), torch.ones(2, dtype=torch.long))
+
+    song = EncodedSong("a", torch.ones(8, 16, 3), [prompt(0.0), prompt(1.0), prompt(2.0)],
+                       torch.tensor([261]), torch.ones(1, dtype=torch.long))
+    assert [collate([song], epoch).text_states[0, 0, 0].item() for epoch in range(5)] == [0, 1, 2, 0, 1]
+
+
+def test_tag_orders_shuffle_as_the_original():
+    prompt = "pop, rock, piano, female vocals, 120 bpm, bright"
+    tags = sorted(prompt.split(", "))
+    texts = tag_texts(prompt, 8, 42, "song")
+    assert len(texts) == 8 and len(set(texts)) > 1  # shuffled, not one order repeated
+    assert all(sorted(t.split(", ")) == tags for t in texts)  # every tag kept, split and joined at ", "
+    assert tag_texts(prompt, 8, 42, "song") == texts  # seeded: a resumed run encodes the same texts
+    assert tag_texts(prompt, 8, 43, "song") != texts
+    assert tag_texts(prompt, 1, 42, "song") == [prompt]  # one order: the tags as written
+    long = ", ".join(f"tag{i:03d}" for i in range(100))  # 698 characters: cut at 256 after shuffling
+    assert all(len(t) == 256 for t in tag_texts(long, 3, 0, "x"))
+    assert tag_texts(long, 1, 0, "x") == [long[:256]]
 
 
 def test_lora_config_parsing_and_scaling():

@@ -63,12 +63,26 @@ def training_graph(folder: str, lora_name: str, *, resume: bool = False, on_bad_
     return prompt
 
 
-def test_train_apply_and_plot(fresh_runner, comfy_home, songs, core):
+def test_train_apply_and_plot(fresh_runner, comfy_home, songs, core, monkeypatch):
     base_prompt = graphs.text2music_graph(steps=2, output="PreviewAudio")
     base = fresh_runner.run(base_prompt)
     prompt = training_graph(songs, "trained_a")
     prompt["plot"] = {"class_type": "LossGraphNode", "inputs": {"loss": ["train", 2], "filename_prefix": "loss"}}
+
+    def no_second_copy(*args, **kwargs):
+        raise AssertionError("the training node loaded networks of its own")
+
+    loop = core("training.loop")
+    monkeypatch.setattr(loop, "_own_networks", no_second_copy)
+    monkeypatch.setattr(loop, "_load_transformer", no_second_copy)
     res = fresh_runner.run(prompt)
+
+    # the loaded model's own transformer was trained and handed back as it came
+    loader = _by_type(prompt, "AceStepV1ModelLoader")
+    transformer = res.output(loader, 0).pipe.transformer
+    assert res.output("train", 0).pipe.transformer is transformer
+    assert not transformer.training and not any(p.requires_grad for p in transformer.parameters())
+    assert not any(type(m).__name__ in ("TrainableLoraLinear", "CheckpointedBlock") for m in transformer.modules())
 
     folder = Path(res.output("train", 1))
     out = comfy_home / "models" / "loras" / "trained_a"
