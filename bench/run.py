@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 UPSTREAM_PYTHON = os.environ.get("ACESTEP_UPSTREAM_PYTHON", "/tmp/upstream-venv/bin/python")
 BEFORE = os.environ.get("ACESTEP_BEFORE", "/tmp/bench-before")
-AUDIO_PARTS = {"dit", "decode", "dcae", "vocoder", "song"}  # parts whose size is an audio duration
+AUDIO_PARTS = {"dit", "decode", "dcae", "vocoder", "song", "train"}  # parts whose size is an audio duration
 
 
 def host() -> str:
@@ -102,6 +102,9 @@ def table(rows: list[dict], peaks: dict) -> str:
             notes.append(r["mode"])
         if r.get("dit_passes"):
             notes.append(f"{r['dit_passes']} DiT passes, load {r.get('load_s', 0):.0f}s")
+        if r.get("lora_rank"):
+            notes.append(f"LoRA r {r['lora_rank']}, " + ("checkpointing" if r.get("grad_checkpointing")
+                                                          else "no checkpointing"))
         if r.get("switches"):
             notes.append(",".join(r["switches"]))
         if r.get("label"):
@@ -117,7 +120,8 @@ def table(rows: list[dict], peaks: dict) -> str:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", nargs="+", default=["dit"],
-                   choices=["gemm", "dit", "decode", "dcae", "vocoder", "lyric", "text", "load", "song", "all"])
+                   choices=["gemm", "dit", "decode", "dcae", "vocoder", "lyric", "text", "load", "song", "train",
+                            "all"])
     p.add_argument("--seconds", nargs="+", type=float, default=[10.0])
     p.add_argument("--dtype", nargs="+", default=["float32"], choices=["float32", "bfloat16", "float16"])
     p.add_argument("--impl", nargs="+", default=["ours"], choices=["ours", "before", "upstream"])

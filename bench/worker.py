@@ -311,7 +311,7 @@ IMPL = "ours"
 def main(argv=None) -> None:
     global IMPL, LAYERS, DIT_CONFIG
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--part", required=True, choices=sorted(PARTS) + ["song"])
+    p.add_argument("--part", required=True, choices=sorted(PARTS) + ["song", "train"])
     p.add_argument("--impl", default="ours", choices=["ours", "upstream"])
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--dtype", default="float32", choices=sorted(C.DTYPES))
@@ -338,6 +338,8 @@ def main(argv=None) -> None:
     p.add_argument("--rows", type=int, default=1, help="dit: batch rows of the pass (2 = a batched cond+uncond step)")
     p.add_argument("--switch", action="append", default=[], help="ours: NAME=VALUE speed switch (see README)")
     p.add_argument("--layers", type=int, default=0, help="DiT depth override for quick checks (0 = 24)")
+    p.add_argument("--lora-rank", type=int, default=16, help="train: the LoRA's rank (RapMachine: 256)")
+    p.add_argument("--no-grad-checkpointing", action="store_true", help="train: keep every block's activations")
     args = p.parse_args(argv)
     IMPL, LAYERS = args.impl, args.layers
     if args.dit_config:
@@ -353,6 +355,10 @@ def main(argv=None) -> None:
         from song import part_song
 
         result = part_song(args, dtype)
+    elif args.part == "train":
+        from train import part_train
+
+        result = part_train(args, dtype)
     else:
         result = PARTS[args.part](args, dtype)
     if C.CPU_TIMES and "cpu_s" not in result:

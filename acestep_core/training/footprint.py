@@ -1,7 +1,7 @@
 """The working memory of one training step beyond the frozen weights, for hosts that reserve it first.
 
 Measured at full size on the CPU (bench/RESULTS.md, session 12: one step on a 30 s clip): beside
-the weights, a step holds about 42 (float32) / 29 (bfloat16) float32 copies of the DiT's hidden
+the weights, a step holds about 43 (float32) / 26 (bfloat16) float32 copies of the DiT's hidden
 states per block with gradient checkpointing, 78 / 54 without; the LoRA adds its weights, their
 gradients and AdamW's two moments, all float32. The factors below round those up.
 """

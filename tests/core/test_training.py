@@ -206,6 +206,20 @@ def test_a_failed_run_hands_the_transformer_back_too(songs_dir, tiny_ckpt, lyric
                    transformer=transformer)
 
 
+def test_training_footprint_counts_the_lora_it_will_add(tiny_ckpt):
+    from acestep_core.training import training_step_bytes
+    from acestep_core.training.footprint import lora_parameter_count
+
+    model = load_transformer(resolve_checkpoint(tiny_ckpt)["transformer"], dtype=torch.float32, operations=TorchOps)
+    spec = read_lora_config(TINY_LORA / "config.json")
+    expected = lora_parameter_count(model, spec)
+    assert expected == sum(p.numel() for p in inject_lora(model, spec).parameters())
+    small = training_step_bytes(model, spec, frames=100)
+    assert training_step_bytes(model, spec, frames=200) > small  # grows with the clip,
+    assert training_step_bytes(model, spec, frames=100, batch=2) > small  # the batch,
+    assert training_step_bytes(model, spec, frames=100, gradient_checkpointing=False) > small  # and without recompute
+
+
 def test_gradient_checkpointing_gives_the_same_gradients(tiny_ckpt, songs_dir, lyric_vocab):
     from acestep_core.training.batch import TrainBatch
 
