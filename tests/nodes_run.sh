@@ -79,14 +79,7 @@ ckpt="$("$COMFY_VENV/bin/python" "$SHARED/golden/materialize_tiny_ckpt.py")" || 
 # models/loras stays searched (the tiny RapMachine LoRA below) and nothing in it is written or removed.
 mkdir -p "$work/loras"
 printf 'acestep_nodes_check:\n  is_default: true\n  loras: %s\n' "$work/loras" > "$work/extra_model_paths.yaml"
-expect=$("$COMFY_VENV/bin/python" - <<'PY'
-import re, pathlib
-ids = set()
-for f in pathlib.Path("nodes").glob("*.py"):
-    ids |= set(re.findall(r'node_id="(AceStepV1\w+)"', f.read_text()))
-print(",".join(sorted(ids)))
-PY
-)
+expect=$("$COMFY_VENV/bin/python" "$ROOT/tests/pack_nodes.py") || { echo "no node ids in nodes/*.py" >&2; exit 2; }
 args=("$ROOT" --port "$PORT" --out "$work/report"
       --api-graph "$work/graphs/acestep_v1_text2music.json" --api-graph "$work/graphs/acestep_v1_repaint.json"
       --model "acestep/ACE-Step-v1-3.5B:$ckpt"

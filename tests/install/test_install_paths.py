@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -38,7 +37,9 @@ START_TIMEOUT_S = 240
 RUN_TIMEOUT_S = 600
 
 sys.path.insert(0, str(REPO / "tests" / "nodes"))
+sys.path.insert(0, str(REPO / "tests"))
 from acestep_node_graphs import text2music_graph  # noqa: E402
+from pack_nodes import expected_node_ids  # noqa: E402
 
 DECOY = '''raise ImportError(
     "DECOY acestep_core imported: the pack must use the acestep_core inside its own folder, "
@@ -72,9 +73,7 @@ INSTALLS = {
 
 
 def _expected_node_ids() -> set[str]:
-    ids: set[str] = set()
-    for f in (REPO / "nodes").glob("*.py"):
-        ids |= set(re.findall(r'node_id="(AceStepV1\w+)"', f.read_text()))
+    ids = expected_node_ids(REPO)
     assert len(ids) >= 17, ids
     return ids
 
