@@ -187,12 +187,11 @@ def check_dtype(config: TrainConfig, transformer: nn.Module) -> None:
 
 
 @contextmanager
-def _training_mode(model: nn.Module) -> Iterator[None]:
-    """`model.train()` for the run; its mode and which weights want gradients are put back afterwards."""
+def _handed_back(model: nn.Module) -> Iterator[None]:
+    """Put back `model`'s mode and which weights want gradients (as they were on entry) on exit."""
     was_training = model.training
     wanted = {name: p.requires_grad for name, p in model.named_parameters()}
     try:
-        model.train()
         yield
     finally:
         model.train(was_training)
@@ -234,12 +233,15 @@ def train_lora(config: TrainConfig, *, data: TrainingData | None = None, transfo
     items = data.songs * config.repeat
     steps = total_steps(config, len(items))
 
-    lora = inject_lora(transformer, spec, torch.Generator().manual_seed(config.seed + _LORA_INIT_SEED_OFFSET))
-    try:
-        with _training_mode(transformer), checkpointed_blocks(transformer, config.gradient_checkpointing):
-            return _run(config, out, transformer, lora, items, steps, device, dtype, data, say, on_step, should_stop)
-    finally:
-        remove_lora(transformer, lora)
+    with _handed_back(transformer):
+        lora = inject_lora(transformer, spec, torch.Generator().manual_seed(config.seed + _LORA_INIT_SEED_OFFSET))
+        try:
+            with checkpointed_blocks(transformer, config.gradient_checkpointing):
+                transformer.train()
+                return _run(config, out, transformer, lora, items, steps, device, dtype, data, say, on_step,
+                            should_stop)
+        finally:
+            remove_lora(transformer, lora)
 
 
 def _run(config: TrainConfig, out: Path, model: nn.Module, lora: LoraLayers, items: list[EncodedSong], steps: int,

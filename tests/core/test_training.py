@@ -193,6 +193,7 @@ def test_a_failed_run_hands_the_transformer_back_too(songs_dir, tiny_ckpt, lyric
     pipe = AceStepPipeline.from_pretrained(tiny_ckpt, lyric_vocab=lyric_vocab)
     transformer = pipe.transformer
     before = {k: v.clone() for k, v in transformer.state_dict().items()}
+    transformer.lyric_proj.weight.requires_grad_(True)  # a host's own setting: frozen while training, then kept
 
     def boom(report):
         if report.step == 2:
@@ -200,6 +201,8 @@ def test_a_failed_run_hands_the_transformer_back_too(songs_dir, tiny_ckpt, lyric
 
     with pytest.raises(RuntimeError, match="host gave up"):
         train_lora(config, data=encode_training_data(config, pipe), transformer=transformer, on_step=boom)
+    assert transformer.lyric_proj.weight.requires_grad
+    transformer.lyric_proj.weight.requires_grad_(False)
     _untouched(transformer, before)
     with pytest.raises(ValueError, match="set dtype to float32"):
         train_lora(tiny_config(songs_dir, tmp_path / "bf16", tiny_ckpt, lyric_vocab, dtype="bfloat16"),
