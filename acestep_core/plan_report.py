@@ -69,7 +69,7 @@ def plan_run(args: argparse.Namespace, job: Job, source: CheckpointSource, vocab
     seed_word = "seeds" if batch > 1 else "seed"
     parts = [f"{call['task']}", f"{seconds:.2f} s of audio"]
     if drawn is not None:
-        parts[-1] += f" (--duration <= 0: drawn at random from the seed, the original's rule)"
+        parts[-1] += " (--duration <= 0: drawn at random from the seed, the original's rule)"
     parts.append(f"{steps} steps")
     parts.append(f"{seed_word} {', '.join(map(str, seeds))}")
     if retake:

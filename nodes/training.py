@@ -23,6 +23,7 @@ from ..acestep_core.training import (
     RAPMACHINE_LORA_CONFIG,
     DataError,
     LoraConfigError,
+    LoraTargetError,
     ResumeError,
     StepReport,
     TrainConfig,
@@ -30,6 +31,7 @@ from ..acestep_core.training import (
     check_songs,
     encode_training_data,
     find_songs,
+    lora_targets,
     parse_lora_config,
     train_lora,
     training_step_bytes,
@@ -240,12 +242,13 @@ def run_training(model: AceStepModel, config: TrainConfig, total: int) -> TrainR
         with running(model, ("dcae", "text")) as pipe:
             data = encode_training_data(config, pipe, hooks.on_message)
         frames = max(song.latents.shape[-1] for song in data.songs)
+        lyric_tokens = max(song.lyric_ids.shape[-1] for song in data.songs)
         memory = training_step_bytes(model.pipe.transformer, config.lora_spec(), frames, config.batch_size,
-                                     config.gradient_checkpointing)
+                                     config.gradient_checkpointing, lyric_tokens)
         with running(model, "transformer", memory) as pipe, torch.enable_grad():
             result = train_lora(config, data=data, transformer=pipe.transformer, on_step=hooks.on_step,
                                 on_message=hooks.on_message, should_stop=hooks.should_stop)
-    except (DataError, LoraConfigError, ResumeError) as e:
+    except (DataError, LoraConfigError, LoraTargetError, ResumeError) as e:
         raise AceStepInputError(str(e)) from e
     if result.stopped:
         info("training stopped at step %d; the checkpoint %s resumes it (resume = true)", result.steps, result.final)
@@ -310,8 +313,9 @@ class TrainLoraNode(io.ComfyNode):
                 io.Boolean.Input("gradient_checkpointing", default=True,
                                  tooltip="Recompute the transformer blocks in the backward pass: less memory, slower."),
                 io.Int.Input("tag_orders", default=8, min=1, max=64, optional=True,
-                             tooltip=("Shuffled orders of each song's tags, encoded once each and used one per epoch "
-                                      "in turn (the original reshuffles the tags at every read); 1 = as written.")),
+                             tooltip=("Shuffled orders of each song's tags, encoded once each; each read of a song "
+                                      "takes the next (the original reshuffles the tags at every read); 1 = as "
+                                      "written.")),
             ],
             outputs=[
                 ModelType.Output(display_name="model", tooltip="The input model with the trained LoRA at strength 1."),
@@ -339,7 +343,8 @@ class TrainLoraNode(io.ComfyNode):
             gradient_checkpointing=bool(gradient_checkpointing), on_bad_data=dataset.on_bad_data)
         try:
             config.check()
-        except ValueError as e:
+            lora_targets(model.pipe.transformer, config.lora_spec())  # before any song is encoded
+        except ValueError as e:  # LoraTargetError too
             raise AceStepInputError(str(e)) from e
         info("training LoRA %s on %d song(s) from %s", out, len(dataset.songs), dataset.folder)
         result = run_training(model, config, int(max_steps))

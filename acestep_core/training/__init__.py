@@ -19,6 +19,7 @@ from .lora_config import (
            parse_lora_config,
            read_lora_config,
 )
+from .lora_layers import LoraTargetError, lora_targets
 
 __all__ = [
            "RAPMACHINE_LORA_CONFIG",
@@ -26,6 +27,7 @@ __all__ = [
            "DropoutRates",
            "LoraConfigError",
            "LoraSpec",
+           "LoraTargetError",
            "ResumeError",
            "Song",
            "StepReport",
@@ -35,6 +37,7 @@ __all__ = [
            "check_songs",
            "encode_training_data",
            "find_songs",
+           "lora_targets",
            "parse_lora_config",
            "read_lora_config",
            "train_lora",

@@ -7,6 +7,7 @@ rows fully masked (NaN). With one song per batch (the original's default) the tw
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -42,10 +43,11 @@ def _pad_last(tensors: list[torch.Tensor], dim: int) -> torch.Tensor:
     return torch.stack(out)
 
 
-def collate(songs: list[EncodedSong], epoch: int = 0) -> TrainBatch:
-    """Stack songs into one batch (each with its tag order of `epoch`), zero-padding latents, text and
-    lyrics to the longest."""
-    prompts = [s.prompt(epoch) for s in songs]
+def collate(songs: list[EncodedSong], orders: Sequence[int] | int = 0) -> TrainBatch:
+    """Stack songs into one batch, each with its tag order (one number for all, or one per song),
+    zero-padding latents, text and lyrics to the longest."""
+    orders = [orders] * len(songs) if isinstance(orders, int) else list(orders)
+    prompts = [s.prompt(k) for s, k in zip(songs, orders, strict=True)]
     frames = [s.latents.shape[-1] for s in songs]
     t = max(frames)
     frame_mask = torch.stack([(torch.arange(t) < n).float() for n in frames])

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accumulate", type=int, default=d.accumulate, help="micro-batches per optimizer step")
     p.add_argument("--repeat", type=int, default=d.repeat, help="times each song appears per epoch")
     p.add_argument("--tag-orders", type=int, default=d.tag_orders,
-                   help="shuffled orders of each song's tags, one per epoch in turn (1: as written)")
+                   help="shuffled orders of each song's tags, the next one at each read (1: as written)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--dtype", default=d.dtype, help="base weights: float32, bfloat16 or float16")
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1, mps ...")

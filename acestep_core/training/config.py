@@ -36,7 +36,7 @@ class TrainConfig:
     batch_size: int = 1
     accumulate: int = 1  # micro-batches per optimizer step
     repeat: int = 1  # how many times each song appears per epoch (convert2hf_dataset's repeat_count)
-    tag_orders: int = 8  # shuffled tag orders encoded per song, one per epoch in turn (1: as written)
+    tag_orders: int = 8  # shuffled tag orders encoded per song, one per read in turn (1: as written)
     resume: bool = False  # continue from the newest checkpoint folder in `out`
     dtype: str = "float32"  # the frozen base weights; LoRA weights and optimizer state are float32
     device: str = "cpu"

@@ -6,7 +6,8 @@ the encoders, leaving memory to the transformer. Everything is kept on the CPU i
 
 Tags: the original splits the tag text at ", ", shuffles the tags at every read and cuts the
 joined text at 256 characters. With the states computed once, each song is encoded in `tag_orders`
-seeded shuffles of its tags and epoch e uses order e mod n (1 = the tags as written, unshuffled).
+seeded shuffles of its tags, used in turn: each read of the song (every epoch, every repeat) takes
+the next order (1 = the tags as written, unshuffled).
 """
 from __future__ import annotations
 
@@ -43,9 +44,9 @@ class EncodedSong:
     lyric_ids: torch.Tensor  # [L] int64
     lyric_mask: torch.Tensor  # [L] int64
 
-    def prompt(self, epoch: int) -> EncodedPrompt:
-        """The tag order used in `epoch`."""
-        return self.prompts[epoch % len(self.prompts)]
+    def prompt(self, order: int) -> EncodedPrompt:
+        """Tag order `order` (counted on past the last: order n is order 0 again)."""
+        return self.prompts[order % len(self.prompts)]
 
 
 def tag_texts(prompt: str, orders: int, seed: int, name: str) -> list[str]:

@@ -1,8 +1,11 @@
-"""Gradient checkpointing of the DiT's blocks, as the original's `enable_gradient_checkpointing()`.
+"""Gradient checkpointing, as the original's `enable_gradient_checkpointing()` sets it up.
 
-Each block's activations are recomputed in the backward pass instead of kept (non-reentrant
-`torch.utils.checkpoint`, as upstream). We wrap the blocks for the duration of training rather
-than edit the model: the inference model stays as it is, and the wrapper goes away afterwards.
+diffusers turns it on in every submodule that has the switch: the DiT's transformer blocks and the
+lyric Conformer's layers (whose L×L attention maps dominate memory for long lyrics). Each block's
+activations are recomputed in the backward pass instead of kept (non-reentrant
+`torch.utils.checkpoint`, as upstream; the random state is replayed, so dropout masks match). We
+wrap the blocks for the duration of training rather than edit the model: the inference model stays
+as it is, and the wrapper goes away afterwards.
 """
 from __future__ import annotations
 
@@ -34,18 +37,26 @@ class CheckpointedBlock(nn.Module):
         return self.block(*args, **kwargs)
 
 
+def checkpointed_lists(model: nn.Module) -> list[nn.ModuleList]:
+    """The block lists upstream checkpoints: `transformer_blocks` and `lyric_encoder.encoders`."""
+    lists = [getattr(model, "transformer_blocks", None)]
+    lists.append(getattr(getattr(model, "lyric_encoder", None), "encoders", None))
+    return [blocks for blocks in lists if isinstance(blocks, nn.ModuleList)]
+
+
 @contextmanager
 def checkpointed_blocks(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
-    """Wrap every `model.transformer_blocks[i]` in a CheckpointedBlock; restored on exit."""
-    blocks = getattr(model, "transformer_blocks", None)
-    if not enabled or blocks is None:
+    """Wrap every block of `checkpointed_lists(model)` in a CheckpointedBlock; restored on exit."""
+    if not enabled:
         yield model
         return
-    originals = list(blocks)
+    originals = [(blocks, list(blocks)) for blocks in checkpointed_lists(model)]
     try:
-        for i, block in enumerate(originals):
-            blocks[i] = CheckpointedBlock(block)
+        for blocks, plain in originals:
+            for i, block in enumerate(plain):
+                blocks[i] = CheckpointedBlock(block)
         yield model
     finally:
-        for i, block in enumerate(originals):
-            blocks[i] = block
+        for blocks, plain in originals:
+            for i, block in enumerate(plain):
+                blocks[i] = block

@@ -80,12 +80,19 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def micro_batch(items: list[EncodedSong], batch_size: int, seed: int, index: int) -> tuple[list[EncodedSong], int]:
-    """The `index`-th micro-batch of the run (epochs follow each other) and its epoch."""
+def micro_batch(items: list[EncodedSong], batch_size: int, seed: int, index: int,
+                num_songs: int) -> tuple[list[EncodedSong], list[int], int]:
+    """The `index`-th micro-batch of the run (epochs follow each other), each song's tag order, the epoch.
+
+    `items` is the `num_songs` songs repeated `repeat` times; copy c of a song in epoch e uses tag
+    order e·repeat + c, so each read of a song meets the next order (the original reshuffles at
+    every read).
+    """
     per_epoch = math.ceil(len(items) / batch_size)
     epoch, pos = divmod(index, per_epoch)
-    order = epoch_order(len(items), seed, epoch)
-    return [items[i] for i in order[pos * batch_size:(pos + 1) * batch_size]], epoch
+    chosen = epoch_order(len(items), seed, epoch)[pos * batch_size:(pos + 1) * batch_size]
+    repeat = len(items) // num_songs
+    return [items[i] for i in chosen], [epoch * repeat + i // num_songs for i in chosen], epoch
 
 
 def total_steps(config: TrainConfig, num_items: int) -> int:
@@ -267,9 +274,10 @@ def _run(config: TrainConfig, out: Path, model: nn.Module, lora: LoraLayers, ite
         optimizer.zero_grad(set_to_none=True)
         step_loss, epoch = 0.0, 0
         for _ in range(config.accumulate):
-            songs_now, epoch = micro_batch(items, config.batch_size, config.seed, consumed)
+            songs_now, orders, epoch = micro_batch(items, config.batch_size, config.seed, consumed,
+                                                   len(data.songs))
             consumed += 1
-            result = flow_matching_loss(model, collate(songs_now, epoch), generator, schedule, rates=config.dropout,
+            result = flow_matching_loss(model, collate(songs_now, orders), generator, schedule, rates=config.dropout,
                                         logit_mean=config.logit_mean, logit_std=config.logit_std,
                                         device=device, dtype=dtype)
             (result.loss / config.accumulate).backward()

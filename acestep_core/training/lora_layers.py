@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from ..lora import LORA_FILE_NAME
 from .lora_config import LoraSpec
@@ -39,8 +40,9 @@ class TrainableLoraLinear(nn.Module):
         self.base = base
         self.scaling = scaling
         device = base.weight.device
-        self.lora_A = nn.Linear(base.in_features, r, bias=False, device=device, dtype=torch.float32)
-        self.lora_B = nn.Linear(r, base.out_features, bias=False, device=device, dtype=torch.float32)
+        # skip_init: no draw from torch's global generator (the host's); the weights are set just below
+        self.lora_A = skip_init(nn.Linear, base.in_features, r, bias=False, device=device, dtype=torch.float32)
+        self.lora_B = skip_init(nn.Linear, r, base.out_features, bias=False, device=device, dtype=torch.float32)
         with torch.no_grad():
             a = torch.empty(r, base.in_features, dtype=torch.float32)
             nn.init.kaiming_uniform_(a, a=math.sqrt(5), generator=generator)
@@ -94,12 +96,8 @@ def _set_module(model: nn.Module, path: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, name, module)
 
 
-def inject_lora(model: nn.Module, spec: LoraSpec, generator: torch.Generator | None = None) -> LoraLayers:
-    """Replace every Linear the config targets with a TrainableLoraLinear; freeze everything else.
-
-    Layers are initialised in module order from `generator` (seeded: the same seed gives the same LoRA).
-    """
-    model.requires_grad_(False)
+def lora_targets(model: nn.Module, spec: LoraSpec) -> list[tuple[str, nn.Linear]]:
+    """The Linear layers the config targets, by path; LoraTargetError when they do not fit the model."""
     targets = [(p, m) for p, m in model.named_modules() if p and spec.matches(p)]
     if not targets:
         raise LoraTargetError(f"target_modules {spec.target_modules!r} match no layer of this transformer; use names "
@@ -108,6 +106,16 @@ def inject_lora(model: nn.Module, spec: LoraSpec, generator: torch.Generator | N
     if wrong:
         raise LoraTargetError(f"target_modules select {len(wrong)} layer(s) that are not Linear (e.g. {wrong[:3]}); "
                               "LoRA is trained on Linear layers only, name those instead.")
+    return targets
+
+
+def inject_lora(model: nn.Module, spec: LoraSpec, generator: torch.Generator | None = None) -> LoraLayers:
+    """Replace every Linear the config targets with a TrainableLoraLinear; freeze everything else.
+
+    Layers are initialised in module order from `generator` (seeded: the same seed gives the same LoRA).
+    """
+    targets = lora_targets(model, spec)
+    model.requires_grad_(False)
     layers = {}
     for path, base in targets:
         layer = TrainableLoraLinear(base, spec.r, spec.scaling, generator)

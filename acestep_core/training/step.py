@@ -4,10 +4,11 @@ Follows the original trainer's `run_step` with the SSL (REPA) losses off: the tr
 called as in its training `forward` (encode the conditions, then decode the noisy latents against
 the encoder states, all with gradients). The random draws come from one generator, in the
 original's order: the three dropout vectors, then the noise, then the logit-normal timesteps.
-Noise is drawn on the CPU so a seed gives the same run on every device. The lyric encoder's own
-dropout (nn.Dropout, training mode) draws from torch's global generator: it is seeded from our
-generator for the forward pass and the global state is put back afterwards, so a run is
-reproducible (and resumable) without touching the host's random state. Drawing and computing are
+Noise is drawn on the CPU. The lyric encoder's own dropout (nn.Dropout, training mode) draws from
+the compute device's default generator: it is seeded from our generator for the forward pass and
+put back afterwards, so a run is reproducible (and resumable) without touching the host's random
+state. Those masks come from the device's generator, so a run (and its resumption) repeats bit for
+bit on the same kind of device, not across CPU and GPU. Drawing and computing are
 separate functions so that a step can be replayed from recorded draws (the parity test does).
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .dropout import DropoutMasks, DropoutRates, apply_dropout, draw_dropout
 from .loss import masked_mse, noisy_latents, precondition
 from .timesteps import TrainSchedule
 
-NO_DROPOUT = DropoutRates(0.0, 0.0, 0.0)
+NO_CONDITION_DROPOUT = DropoutRates(0.0, 0.0, 0.0)  # the network's own dropout follows train()/eval()
 ORIGINAL_DROPOUT = DropoutRates()
 
 
@@ -61,10 +62,22 @@ def draw_step(batch: TrainBatch, generator: torch.Generator, schedule: TrainSche
 
 @contextmanager
 def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
-    """torch's global generators seeded with `seed` inside, restored on exit (nn.Dropout draws from them)."""
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(seed)
+    """The CPU's and `device`'s default generators (what nn.Dropout draws from) seeded with `seed`
+    inside and put back on exit; no other device's generator is touched."""
+    if device.type == "cpu":
+        with torch.random.fork_rng(devices=[], device_type="cpu"):
+            torch.default_generator.manual_seed(seed)
+            yield
+        return
+    module = torch.get_device_module(device.type)
+    index = device.index if device.index is not None else getattr(module, "current_device", lambda: 0)()
+    with torch.random.fork_rng(devices=[index], device_type=device.type):
+        torch.default_generator.manual_seed(seed)
+        generators = getattr(module, "default_generators", None)
+        if generators:
+            generators[index].manual_seed(seed)
+        else:  # a single-device backend (mps)
+            module.manual_seed(seed)
         yield
 
 

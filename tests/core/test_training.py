@@ -24,7 +24,7 @@ from acestep_core.training.encoded import encode_songs
 from acestep_core.training.grad_checkpoint import checkpointed_blocks
 from acestep_core.training.lora_config import read_lora_config
 from acestep_core.training.lora_layers import inject_lora
-from acestep_core.training.step import NO_DROPOUT, flow_matching_loss
+from acestep_core.training.step import NO_CONDITION_DROPOUT, flow_matching_loss
 from acestep_core.training.timesteps import TrainSchedule
 from golden_utils import GOLDEN
 
@@ -106,7 +106,7 @@ def test_loss_falls(run, songs_dir, tiny_ckpt, lyric_vocab):
     def fixed_loss() -> float:
         with torch.no_grad():
             return sum(flow_matching_loss(model, batch, torch.Generator().manual_seed(s), schedule,
-                                          rates=NO_DROPOUT).loss.item() for s in range(6)) / 6
+                                          rates=NO_CONDITION_DROPOUT).loss.item() for s in range(6)) / 6
 
     before = fixed_loss()
     lora = inject_lora(model, read_lora_config(TINY_LORA / "config.json"))
@@ -178,7 +178,12 @@ def test_a_hosts_networks_are_trained_in_place_and_handed_back(run, songs_dir, t
     assert len(prompts) == 8 and len({p.states.sum().item() for p in prompts}) > 1
     transformer = pipe.transformer
     before = {k: v.clone() for k, v in transformer.state_dict().items()}
-    result = train_lora(config, data=data, transformer=transformer)
+    rng = torch.get_rng_state()
+    dropout_on = []
+    result = train_lora(config, data=data, transformer=transformer,
+                        on_step=lambda report: dropout_on.append(transformer.lyric_encoder.pos_dropout.training))
+    assert dropout_on == [True] * config.max_steps  # trained in training mode: the lyric encoder's dropout acts
+    assert torch.equal(torch.get_rng_state(), rng)  # the host's random state is untouched
     _untouched(transformer, before)
     assert pipe.transformer is transformer and pipe.loaded_parts() >= {"text", "dcae", "transformer"}
     assert result.losses == run.losses  # the same run as with the trainer's own copy of the networks
@@ -220,7 +225,9 @@ def test_training_footprint_counts_the_lora_it_will_add(tiny_ckpt):
     small = training_step_bytes(model, spec, frames=100)
     assert training_step_bytes(model, spec, frames=200) > small  # grows with the clip,
     assert training_step_bytes(model, spec, frames=100, batch=2) > small  # the batch,
-    assert training_step_bytes(model, spec, frames=100, gradient_checkpointing=False) > small  # and without recompute
+    assert training_step_bytes(model, spec, frames=100, gradient_checkpointing=False) > small  # without recompute,
+    long_lyrics = training_step_bytes(model, spec, frames=100, lyric_tokens=4096)  # and with the lyrics' length:
+    assert long_lyrics - small >= 7.9e9  # at least the lyric encoder's measured 7.9 GB at 4096 tokens
 
 
 def test_gradient_checkpointing_gives_the_same_gradients(tiny_ckpt, songs_dir, lyric_vocab):
@@ -236,18 +243,19 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_ckpt, songs_dir, l
                        torch.ones(1, 4, dtype=torch.long), torch.zeros(1, 512), torch.tensor([[261, 30, 40, 2]]),
                        torch.ones(1, 4, dtype=torch.long))
     grads = []
+    model.train()  # the lyric encoder's dropout on: its masks are replayed in the recomputation
     for enabled in (False, True):
         with checkpointed_blocks(model, enabled):
             for p in lora.parameters():
                 p.grad = None
             out = flow_matching_loss(model, batch, torch.Generator().manual_seed(5), TrainSchedule.flow_match(),
-                                     rates=NO_DROPOUT)
+                                     rates=NO_CONDITION_DROPOUT)
             out.loss.backward()
             grads.append([p.grad.clone() for p in lora.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*grads))
     assert any(g.abs().sum() > 0 for g in grads[0])
-    assert not any(isinstance(b, torch.nn.Module) and type(b).__name__ == "CheckpointedBlock"
-                   for b in model.transformer_blocks)
+    assert not any(type(b).__name__ == "CheckpointedBlock"
+                   for b in [*model.transformer_blocks, *model.lyric_encoder.encoders])
 
 
 def test_cli_trains_and_names_the_output(songs_dir, tiny_ckpt, lyric_vocab, tmp_path, capsys):

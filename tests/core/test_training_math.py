@@ -113,6 +113,20 @@ def test_collate_takes_each_songs_tag_order_of_the_epoch():
     assert [collate([song], epoch).text_states[0, 0, 0].item() for epoch in range(5)] == [0, 1, 2, 0, 1]
 
 
+def test_each_read_of_a_song_takes_the_next_tag_order():
+    from acestep_core.training.loop import micro_batch
+
+    songs = [EncodedSong(name, torch.ones(8, 16, 3), [], torch.tensor([261]), torch.ones(1, dtype=torch.long))
+             for name in ("a", "b")]
+    items = songs * 3  # repeat 3: every epoch reads each song three times
+    seen: dict[str, list[int]] = {"a": [], "b": []}
+    for index in range(12):  # two epochs of six micro-batches of one song
+        chosen, orders, epoch = micro_batch(items, 1, 7, index, len(songs))
+        assert epoch == index // 6
+        seen[chosen[0].name] += orders
+    assert sorted(seen["a"]) == sorted(seen["b"]) == [0, 1, 2, 3, 4, 5]  # no order read twice
+
+
 def test_tag_orders_shuffle_as_the_original():
     prompt = "pop, rock, piano, female vocals, 120 bpm, bright"
     tags = sorted(prompt.split(", "))

@@ -34,6 +34,7 @@ from acestep_core.loading import load_transformer
 from acestep_core.models.operations import TorchOps
 from acestep_core.training.batch import TrainBatch
 from acestep_core.training.dropout import DropoutMasks, DropoutRates
+from acestep_core.training.grad_checkpoint import checkpointed_blocks
 from acestep_core.training.lora_config import parse_lora_config
 from acestep_core.training.lora_layers import inject_lora
 from acestep_core.training.step import StepDraws, loss_for_draws
@@ -89,8 +90,9 @@ def test_fixture_drops_something_of_every_condition():
     assert 1 in masks.text.tolist() and 1 in masks.speaker.tolist() and 1 in masks.lyrics.tolist()
 
 
-@pytest.mark.parametrize("case", ["eval", "train"])
-def test_loss_and_lora_gradients_match_the_original_trainer(lora_model, case):
+@pytest.mark.parametrize("case, checkpointing", [("eval", False), ("train", False), ("train", True)])
+def test_loss_and_lora_gradients_match_the_original_trainer(lora_model, case, checkpointing):
+    """`checkpointing`: our checkpointed transformer and lyric blocks (upstream's were, in both cases)."""
     model, lora = lora_model
     schedule = TrainSchedule.flow_match()
     model.train()
@@ -98,10 +100,11 @@ def test_loss_and_lora_gradients_match_the_original_trainer(lora_model, case):
         for m in model.modules():
             if isinstance(m, nn.Dropout):
                 m.eval()
-    out = loss_for_draws(model, fixture_batch(), fixture_draws(schedule), schedule)
+    with checkpointed_blocks(model, checkpointing):
+        out = loss_for_draws(model, fixture_batch(), fixture_draws(schedule), schedule)
+        out.loss.backward()
     assert torch.equal(out.timesteps, FIXTURE[f"{case}.timesteps"])
     assert torch.allclose(out.sigmas, FIXTURE[f"{case}.sigmas"], rtol=0, atol=0)
-    out.loss.backward()
     expected, got = float(FIXTURE[f"{case}.loss"]), float(out.loss.detach())
     print(f"{case}: loss {got!r} vs {expected!r}")
     assert abs(got - expected) <= LOSS_RTOL * abs(expected), (got, expected)
