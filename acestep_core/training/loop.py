@@ -214,8 +214,8 @@ def train_lora(config: TrainConfig, *, data: TrainingData | None = None, transfo
 
     By default the checkpoint `config.checkpoint` is loaded for the run. A host that already holds the
     networks passes them instead: `data` from `encode_training_data` and the loaded `transformer`,
-    which is trained in place (computing in its own dtype, on its own device) and handed back as it
-    came, LoRA removed, whether the run ends, stops or fails.
+    which is trained in place (computing with its own layers, in its own dtype, on its own device)
+    and handed back as it came, LoRA removed, whether the run ends, stops or fails.
 
     `should_stop` is asked after every optimizer step (after `on_step`): when it answers True the run
     ends there with a checkpoint folder of that step (resumable with `resume=True`), and the result

@@ -105,6 +105,18 @@ def test_train_apply_and_plot(fresh_runner, comfy_home, songs, core, monkeypatch
 
 
 
+def test_training_under_after_each_stage_offload_leaves_nothing_loaded(fresh_runner, songs):
+    """The encoders (loaded together) and the transformer each go back after their stage."""
+    mm.unload_all_models()
+    prompt = training_graph(songs, "trained_offload")
+    loader = _by_type(prompt, "AceStepV1ModelLoader")
+    prompt[loader]["inputs"]["offload"] = "after_each_stage"
+    res = fresh_runner.run(prompt)
+    model = res.output(loader)
+    assert not any(p in mm.loaded_models() for p in model.patchers.values())
+    assert Path(res.output("train", 1)).name == f"final-step-{STEPS:08d}"
+
+
 def test_cancel_saves_a_checkpoint_and_resume_finishes(fresh_runner, comfy_home, songs):
     prompt = training_graph(songs, "trained_cancel")
 

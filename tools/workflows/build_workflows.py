@@ -587,8 +587,8 @@ step, *accumulate* steps of gradient accumulation (both 1 in the original). *see
 dropout, noise and the LoRA's start. *r* 256, *lora_alpha* 32, *use_rslora* on and *target_modules*
 are the RapMachine LoRA's settings (scale alpha/√r); a smaller *r* trains faster and saves a smaller
 file. *gradient_checkpointing* saves memory at some speed. *tag_orders* 8: each song's tags are encoded
-in 8 shuffled orders, one per epoch in turn (the original reshuffles them at every read; 1 keeps your
-order). Training uses the model the loader already holds (no second copy in memory) and hands it
+in 8 shuffled orders, the next one at each read of the song (the original reshuffles them at every
+read; 1 keeps your order). Training uses the model the loader already holds (no second copy in memory) and hands it
 back unchanged: the LoRA lives only in its folder and in this node's *model* output.
 
 **How long.** Each song is encoded once, then every step trains on one song (*batch_size* 1). On a
