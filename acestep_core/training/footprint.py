@@ -1,8 +1,8 @@
 """The working memory of one training step beyond the frozen weights, for hosts that reserve it first.
 
 Measured at full size on the CPU (bench/RESULTS.md, session 12: one step on a 30 s clip): beside
-the weights, a step holds about 43 (float32) / 26 (bfloat16) float32 copies of the DiT's hidden
-states per block with gradient checkpointing, 78 / 54 without; the LoRA adds its weights, their
+the weights, a step holds about 32 (float32) / 23 (bfloat16) float32 copies of the DiT's hidden
+states per block with gradient checkpointing, 78 / 54 without (640 lyric tokens included); the LoRA adds its weights, their
 gradients and AdamW's two moments, all float32. Long lyrics add the lyric Conformer's L×L attention
 maps (16 heads): measured on its own in float32 (forward and backward with a LoRA on its q/k/v), a
 song's lyrics of L tokens need about 357·L² + 470 000·L bytes with checkpointing (0.9 / 2.5 /
