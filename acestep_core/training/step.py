@@ -96,7 +96,9 @@ def loss_for_draws(model: nn.Module, batch: TrainBatch, draws: StepDraws, schedu
         states, context_mask = model.encode(text.to(device, dtype), batch.text_mask.to(device),
                                             speaker.to(device, dtype), lyric_ids.to(device), lyric_mask.to(device))
     all_frames = torch.ones(b, x0.shape[-1], device=device, dtype=dtype)
-    velocity = model.decode(x_t.to(dtype), all_frames, states, context_mask, timestep=timesteps.to(device, dtype),
+    # Timesteps stay float32 (the sinusoid is computed in float32): bfloat16 would round 679.43 to 680,
+    # where the original (float32 latents, any precision mode) passes them unrounded.
+    velocity = model.decode(x_t.to(dtype), all_frames, states, context_mask, timestep=timesteps.to(device),
                             output_length=x0.shape[-1])
     estimate = precondition(velocity.float(), x_t, sigmas)
     loss = masked_mse(estimate, x0, batch.frame_mask.to(device))

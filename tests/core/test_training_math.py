@@ -153,3 +153,36 @@ def test_lora_config_parsing_and_scaling():
         parse_lora_config({**RAPMACHINE_LORA_CONFIG, "rank": 3})
     with pytest.raises(LoraConfigError, match="target_modules"):
         parse_lora_config({"r": 4})
+
+
+def test_a_bfloat16_model_gets_the_timesteps_unrounded():
+    """bfloat16 would turn 679.43 into 680: the DiT gets float32 timesteps (it embeds them in float32)."""
+    from torch import nn
+
+    from acestep_core.training.batch import TrainBatch
+    from acestep_core.training.dropout import DropoutMasks
+    from acestep_core.training.step import StepDraws, loss_for_draws
+
+    class Probe(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1, dtype=torch.bfloat16))
+            self.seen = []
+
+        def encode(self, text, text_mask, speaker, ids, mask):
+            return torch.zeros(text.shape[0], 1, 4, dtype=torch.bfloat16), torch.ones(text.shape[0], 1)
+
+        def decode(self, x, attn, states, mask, timestep, output_length):
+            self.seen.append(timestep)
+            return x * self.w
+
+    schedule = TrainSchedule.flow_match()
+    batch = TrainBatch(torch.ones(1, 8, 16, 2), torch.ones(1, 2), torch.ones(1, 3, 4), torch.ones(1, 3, dtype=torch.long),
+                       torch.zeros(1, 512), torch.tensor([[261, 5]]), torch.ones(1, 2, dtype=torch.long))
+    keep = torch.ones(1, dtype=torch.long)
+    index = int((schedule.timesteps - 679.4310302734375).abs().argmin())
+    draws = StepDraws(DropoutMasks(keep, keep, keep), torch.zeros(1, 8, 16, 2), torch.tensor([index]), 0)
+    probe = Probe()
+    loss_for_draws(probe, batch, draws, schedule, dtype=torch.bfloat16)
+    assert probe.seen[0].dtype == torch.float32 and probe.seen[0].item() == schedule.timesteps[index].item()
+    assert probe.seen[0].item() != round(probe.seen[0].item())  # a timestep that bfloat16 would round
