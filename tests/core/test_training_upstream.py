@@ -4,9 +4,10 @@
 separate environment (torch 2.13.0 CPU, diffusers 0.33.1, peft 0.21.2, transformers 4.50.0,
 2 threads); no upstream code is part of this repository. The harness:
 * loaded the tiny golden transformer with upstream's `ACEStepTransformer2DModel.from_pretrained`,
-  called `enable_gradient_checkpointing()` and `add_adapter(LoraConfig(**tiny_lora/config.json))`
-  as trainer.py does, and set every LoRA A/B weight to the stored random values (`lora.*`, so that
-  B ≠ 0 and A gets gradients);
+  called `enable_gradient_checkpointing()` and `add_adapter(LoraConfig(**config))` as trainer.py
+  does, with tiny_lora's config at rank 2 (the `.json`'s `lora_config`; rank 2 keeps the fixture
+  under 2 MB), and set every LoRA A/B weight to the stored random values (`lora.*`, so that B ≠ 0
+  and A gets gradients);
 * called upstream trainer.py's own `Pipeline.preprocess` (condition dropout) and `Pipeline.run_step`
   (noise, logit-normal timesteps, `get_sd3_sigmas`, the DiT, preconditioning, masked MSE; SSL
   losses off) on a batch of two items with padded text and lyrics, with its random draws replaced by
