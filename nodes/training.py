@@ -28,11 +28,10 @@ from ..acestep_core.training import (
     StepReport,
     TrainConfig,
     TrainResult,
-    check_songs,
     encode_training_data,
-    find_songs,
     lora_targets,
     parse_lora_config,
+    scan_songs,
     train_lora,
     training_step_bytes,
 )
@@ -93,18 +92,9 @@ def resolve_data_folder(folder: str, path: str = "") -> Path:
 def scan_dataset(root: Path, on_bad_song: str) -> LoraDataset:
     """Find and check every song (library rules); refuse mode raises naming every bad file."""
     try:
-        songs, problems = find_songs(root)
-        songs, audio_problems = check_songs(songs)
+        songs, problems = scan_songs(root, on_bad_song == "refuse", "set on_bad_song to 'skip' to train without them")
     except DataError as e:
         raise AceStepInputError(str(e)) from e
-    problems += audio_problems
-    if problems and on_bad_song == "refuse":
-        lines = "\n  ".join(str(p) for p in problems)
-        raise AceStepInputError(f"{len(problems)} song(s) of {root} cannot be used:\n  {lines}\n"
-                                "Fix them, or set on_bad_song to 'skip' to train without them.")
-    if not songs:
-        raise AceStepInputError(f"no usable song in {root}; each needs NAME.mp3/wav/flac, NAME_prompt.txt and "
-                                "NAME_lyrics.txt beside it.")
     return LoraDataset(root, _POLICY[on_bad_song], tuple(s.name for s in songs), tuple(str(p) for p in problems))
 
 

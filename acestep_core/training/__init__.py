@@ -8,7 +8,7 @@ Command line: `python -m acestep_core.training.cli train-lora --data DIR --confi
 """
 from .checkpoints import ResumeError
 from .config import TrainConfig, TrainResult
-from .data import DataError, Song, check_songs, find_songs
+from .data import DataError, Song, check_songs, find_songs, scan_songs
 from .dropout import DropoutRates
 from .footprint import training_step_bytes
 from .loop import StepReport, TrainingData, encode_training_data, train_lora
@@ -40,6 +40,7 @@ __all__ = [
            "lora_targets",
            "parse_lora_config",
            "read_lora_config",
+           "scan_songs",
            "train_lora",
            "training_step_bytes",
 ]

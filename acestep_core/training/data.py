@@ -124,3 +124,21 @@ def check_songs(songs: list[Song]) -> tuple[list[Song], list[DataError]]:
             continue
         good.append(song)
     return good, problems
+
+
+def scan_songs(folder: str | Path, refuse_bad: bool, skip_hint: str) -> tuple[list[Song], list[DataError]]:
+    """Find and check every song of `folder`: the usable ones and the problems of the others.
+
+    `refuse_bad`: any problem raises one DataError listing them all, ending with "Fix them, or
+    {skip_hint}" (how the caller's user skips bad songs). No usable song at all always raises.
+    """
+    songs, problems = find_songs(folder)
+    songs, audio_problems = check_songs(songs)
+    problems += audio_problems
+    if problems and refuse_bad:
+        lines = "\n  ".join(str(p) for p in problems)
+        raise DataError(f"{len(problems)} song(s) of {folder} cannot be used:\n  {lines}\nFix them, or {skip_hint}.")
+    if not songs:
+        raise DataError(f"no usable song in {folder}; each needs NAME.mp3/wav/flac, NAME{PROMPT_SUFFIX} and "
+                        f"NAME{LYRICS_SUFFIX} beside it.")
+    return songs, problems

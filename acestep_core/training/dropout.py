@@ -34,11 +34,17 @@ class DropoutMasks:
     lyrics: torch.Tensor
 
 
-def draw_dropout(batch: int, generator: torch.Generator, rates: DropoutRates | None = None) -> DropoutMasks:
-    """Three uniform draws of size `batch` in the original's order: keep where draw ≥ p."""
+def masks_from_uniforms(text: torch.Tensor, speaker: torch.Tensor, lyrics: torch.Tensor,
+                        rates: DropoutRates | None = None) -> DropoutMasks:
+    """The original's rule for each condition's uniform draws [B]: an item is kept where its draw ≥ p."""
     rates = rates or DropoutRates()
-    keep = [(torch.rand(batch, generator=generator) >= p).long() for p in (rates.text, rates.speaker, rates.lyrics)]
-    return DropoutMasks(*keep)
+    return DropoutMasks(*((u >= p).long() for u, p in zip((text, speaker, lyrics),
+                                                          (rates.text, rates.speaker, rates.lyrics))))
+
+
+def draw_dropout(batch: int, generator: torch.Generator, rates: DropoutRates | None = None) -> DropoutMasks:
+    """Three uniform draws of size `batch` in the original's order (text, speaker, lyrics)."""
+    return masks_from_uniforms(*(torch.rand(batch, generator=generator) for _ in range(3)), rates)
 
 
 def apply_dropout(masks: DropoutMasks, text_states: torch.Tensor, speaker: torch.Tensor,

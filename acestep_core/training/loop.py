@@ -33,7 +33,7 @@ from .checkpoints import (
     save_checkpoint,
 )
 from .config import TrainConfig, TrainResult
-from .data import DataError, Song, check_songs, find_songs
+from .data import DataError, Song, scan_songs
 from .encoded import EncodedSong, encode_songs
 from .grad_checkpoint import checkpointed_blocks
 from .lora_layers import LoraLayers, inject_lora, remove_lora
@@ -59,18 +59,10 @@ class StepReport:
 
 def prepare_songs(config: TrainConfig, say: Callable[[str], None]) -> tuple[list, list[str]]:
     """Find and check the songs; bad ones are skipped (with a message each) or stop the run, as configured."""
-    songs, problems = find_songs(config.data)
-    songs, audio_problems = check_songs(songs)
-    problems += audio_problems
-    if problems and config.on_bad_data == "error":
-        lines = "\n  ".join(str(p) for p in problems)
-        raise DataError(f"{len(problems)} song(s) of {config.data} cannot be used:\n  {lines}\n"
-                        "Fix them, or pass on_bad_data='skip' (--skip-bad-data) to train without them.")
+    songs, problems = scan_songs(config.data, config.on_bad_data == "error",
+                                 "pass on_bad_data='skip' (--skip-bad-data) to train without them")
     for p in problems:
         say(f"skipped: {p}")
-    if not songs:
-        raise DataError(f"no usable song in {config.data}; each needs NAME.mp3/wav/flac, NAME_prompt.txt and "
-                        "NAME_lyrics.txt.")
     return songs, [str(p) for p in problems]
 
 
@@ -167,12 +159,11 @@ def _own_networks(config: TrainConfig, say: Callable[[str], None],
     from ..pipeline import AceStepPipeline
 
     checked = prepare_songs(config, say)  # every bad song is reported before any model loads
-    dtype = resolve_dtype(config.dtype)
-    source = resolve_checkpoint(config.checkpoint, cache_dir=config.cache_dir)
-    pipe = AceStepPipeline.from_pretrained(config.checkpoint, dtype=dtype, device=config.device,
+    pipe = AceStepPipeline.from_pretrained(config.checkpoint, dtype=resolve_dtype(config.dtype), device=config.device,
                                            lyric_vocab=config.lyric_vocab, cache_dir=config.cache_dir)
     data = encode_training_data(config, pipe, say, checked=checked)
     pipe.unload("text", "dcae")
+    source = pipe.source
     del pipe
     return data, _load_transformer(config, source) if need_transformer else None
 

@@ -34,7 +34,7 @@ from acestep_core.checkpoint import resolve_checkpoint
 from acestep_core.loading import load_transformer
 from acestep_core.models.operations import TorchOps
 from acestep_core.training.batch import TrainBatch
-from acestep_core.training.dropout import DropoutMasks, DropoutRates
+from acestep_core.training.dropout import masks_from_uniforms
 from acestep_core.training.grad_checkpoint import checkpointed_blocks
 from acestep_core.training.lora_config import parse_lora_config
 from acestep_core.training.lora_layers import inject_lora
@@ -61,13 +61,7 @@ def fixture_batch() -> TrainBatch:
 
 
 def fixture_draws(schedule: TrainSchedule) -> StepDraws:
-    rates = DropoutRates()
-
-    def keep(u: torch.Tensor, p: float) -> torch.Tensor:
-        return (u >= p).long()
-
-    masks = DropoutMasks(keep(FIXTURE["draw.u_text"], rates.text), keep(FIXTURE["draw.u_speaker"], rates.speaker),
-                         keep(FIXTURE["draw.u_lyrics"], rates.lyrics))
+    masks = masks_from_uniforms(FIXTURE["draw.u_text"], FIXTURE["draw.u_speaker"], FIXTURE["draw.u_lyrics"])
     return StepDraws(masks, FIXTURE["draw.noise"], schedule.indices_for(FIXTURE["draw.u_normal"]),
                      dropout_seed=META["seed_before_step"])
 
