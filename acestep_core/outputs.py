@@ -29,31 +29,31 @@ def is_folder_target(save_path: str | Path | None) -> bool:
     return save_path is None or Path(save_path).is_dir() or str(save_path).endswith(("/", "\\"))
 
 
-def free_pair(path: Path) -> Path:
-    """The first of `path`, `stem_1.ext`, `stem_2.ext`… whose audio file and record are both free."""
+def free_pair(path: Path, taken: list[Path] | tuple[Path, ...] = ()) -> Path:
+    """The first of `path`, `stem_1.ext`, `stem_2.ext`… whose audio file and record are both free
+    (and that is not among `taken`)."""
     k = 0
     while True:
         candidate = path if k == 0 else path.with_name(f"{path.stem}_{k}{path.suffix}")
-        if not candidate.exists() and not params_path(candidate).exists():
+        if candidate not in taken and not candidate.exists() and not params_path(candidate).exists():
             return candidate
         k += 1
 
 
+def wanted_path(save_path: str | Path | None, fmt: str, item: int, stamp: str) -> Path:
+    """The name batch item `item` asks for: `output_<stamp>_<item>.<fmt>` in a folder target, else the file."""
+    target = Path(save_path) if save_path is not None else Path("./outputs")
+    return target / f"output_{stamp}_{item}.{fmt}" if is_folder_target(save_path) else with_format(target, fmt)
+
+
 def planned_paths(save_path: str | Path | None, fmt: str, batch_size: int = 1,
                   stamp: str | None = None) -> list[Path]:
-    """The audio files a call would write now (before any is written), one per batch item."""
+    """The audio files a call would write now (before any is written), one per batch item, named as
+    `write_outputs` names them."""
     stamp = stamp or time.strftime("%Y%m%d%H%M%S")
-    target = Path(save_path) if save_path is not None else Path("./outputs")
-    if is_folder_target(save_path):
-        return [free_pair(target / f"output_{stamp}_{i}.{fmt}") for i in range(batch_size)]
-    first = free_pair(with_format(target, fmt))
-    paths = [first]
-    for _ in range(1, batch_size):  # later items count on from the first free name
-        k = 1
-        while (p := first.with_name(f"{first.stem}_{k}{first.suffix}")) in paths or p.exists() \
-                or params_path(p).exists():
-            k += 1
-        paths.append(p)
+    paths: list[Path] = []
+    for i in range(batch_size):
+        paths.append(free_pair(wanted_path(save_path, fmt, i, stamp), taken=paths))
     return paths
 
 
@@ -62,11 +62,9 @@ def write_outputs(waveforms: torch.Tensor, sample_rate: int, params: dict, save_
     from .audio.io import save_audio
 
     stamp = time.strftime("%Y%m%d%H%M%S")
-    target = Path(save_path) if save_path is not None else Path("./outputs")
-    as_dir = is_folder_target(save_path)
     paths = []
     for i in range(waveforms.shape[0]):
-        wanted = target / f"output_{stamp}_{i}.{fmt}" if as_dir else with_format(target, fmt)
+        wanted = wanted_path(save_path, fmt, i, stamp)
         wanted.parent.mkdir(parents=True, exist_ok=True)
         while True:  # save_audio reserves the audio name; retry if its record was taken meanwhile
             written = Path(save_audio(free_pair(wanted), waveforms[i], sample_rate, fmt))
