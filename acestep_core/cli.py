@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from .cli_call import TASKS, UsageError, build_job, fix_seeds_and_duration, output_seconds
+from .cli_call import UsageError, build_job, fix_seeds_and_duration, output_seconds
+from .pipeline import TASKS
 
 EXAMPLES = """\
 examples:

@@ -8,16 +8,12 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .audio.geometry import frames_for_duration, frames_for_samples, seconds_for_frames
+from .audio.geometry import MAX_DURATION, frames_for_duration, frames_for_samples, random_duration, seconds_for_frames
 from .outputs import AUDIO_FORMATS, is_folder_target, planned_paths, with_format
 from .record import CACHE_KEY, call_kwargs, from_record
-
-TASKS = ("text2music", "retake", "repaint", "extend", "edit", "audio2audio")
-MAX_DURATION = 240.0
 # Options that belong to some tasks only: given with another task they are a mistake, not ignored.
 TASK_OPTIONS = {
     "src_audio": ("repaint", "extend", "edit"),
@@ -258,7 +254,7 @@ def fix_seeds_and_duration(call: dict) -> tuple[list[int], list[int] | None, flo
         call["retake_seeds"] = retake
     drawn = None
     if call.get("task") in ("text2music", "retake") and float(call["audio_duration"]) <= 0:
-        drawn = random.Random(seeds[0]).uniform(30.0, 240.0)  # the pipeline's rule (pipeline.__call__, step 3)
+        drawn = random_duration(seeds[0])  # the pipeline's rule (pipeline.__call__, step 3)
         call["audio_duration"] = drawn
     return seeds, retake, drawn
 

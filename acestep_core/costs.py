@@ -8,13 +8,15 @@ high side (bench/RESULTS.md: 13.44 GB default and 11.89 GB low_memory at 10 s, 1
 """
 from __future__ import annotations
 
-import re
+import math
 import time
 from dataclasses import dataclass
 
 import torch
 
 from .checkpoint import CheckpointSource
+from .conditioning import MAX_LYRIC_TOKENS
+from .loading import UMT5_UNUSED_KEYS
 
 GB = 1e9
 BASE_BYTES = 1.9 * GB  # the process itself: torch, tokenizers, loading buffers, allocator slack
@@ -28,7 +30,6 @@ DECODE_GFLOP_PER_SECOND = 330.0  # full-size decode work per second of audio (1 
 FULL_CODEC_PARAMS = 259_817_564  # DCAE 156,812,426 + vocoder 103,005,138: the decode work scales with it
 LOAD_BYTES_PER_SECOND = 250e6  # reading + casting weights from a local disk
 
-_UMT5_UNUSED = re.compile(r"^(decoder\.|lm_head\.)")
 
 
 @dataclass(frozen=True)
@@ -52,21 +53,14 @@ def model_size(source: CheckpointSource) -> ModelSize:
     def count(part: str, skip=lambda key: False) -> tuple[int, int]:
         shapes = source[part].tensors.shapes()
         live = {k: s for k, s in shapes.items() if not skip(k)}
-        n = sum(_numel(s) for s in live.values())
-        blocks = sum(_numel(s) for k, s in live.items() if k.startswith("transformer_blocks."))
+        n = sum(math.prod(s) for s in live.values())
+        blocks = sum(math.prod(s) for k, s in live.items() if k.startswith("transformer_blocks."))
         return n, blocks
 
-    text, _ = count("text_encoder", lambda k: bool(_UMT5_UNUSED.match(k)))
+    text, _ = count("text_encoder", lambda k: bool(UMT5_UNUSED_KEYS.match(k)))
     transformer, blocks = count("transformer", is_unused_transformer_key)
     codec = count("dcae")[0] + count("vocoder")[0]
     return ModelSize(text, transformer, codec, blocks)
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 def dtype_bytes(dtype: torch.dtype) -> int:
@@ -96,7 +90,7 @@ class MemoryNeed:
 def memory_need(model: ModelSize, song: SongSize, dtype: torch.dtype) -> MemoryNeed:
     """The peak resident memory of each path, from the weights and the song's activations."""
     width = dtype_bytes(dtype)
-    lyrics = song.batch * LYRIC_BYTES_AT_LIMIT * (min(song.lyric_tokens, 4096) / 4096) ** 2
+    lyrics = song.batch * LYRIC_BYTES_AT_LIMIT * (min(song.lyric_tokens, MAX_LYRIC_TOKENS) / MAX_LYRIC_TOKENS) ** 2
     sampling = SAMPLING_BYTES + SAMPLING_BYTES_PER_FRAME * song.frames * song.batch + lyrics
     decode = DECODE_BYTES + DECODE_BYTES_PER_SECOND * song.seconds
     stages = {"text": model.text * width + 0.1 * GB, "sampling": model.transformer * width + sampling,

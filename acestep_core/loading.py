@@ -45,7 +45,7 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
 
 
 # Keys real files carry that inference never uses (documented allow-list, spec §5.7 / A.4).
-_UMT5_IGNORED = re.compile(r"^(decoder\.|lm_head\.)")
+UMT5_UNUSED_KEYS = re.compile(r"^(decoder\.|lm_head\.)")
 _UMT5_OPTIONAL = ("encoder.embed_tokens.weight",)  # tied to shared.weight, often absent
 _VOCODER_OPTIONAL = ("mel_transform.spectrogram.window", "mel_transform.mel_scale.fb")  # recomputed if absent
 
@@ -203,7 +203,7 @@ def load_text_encoder(source: CheckpointSource, *, dtype: torch.dtype, device: t
     shapes = src.tensors.shapes()
     config = src.config if src.config is not None else infer_umt5_config(shapes)
     model = build_umt5_encoder(config, device="meta", operations=operations or operations_from_env())
-    keys = _check_keys(src, _expected(model), shapes, lambda k: bool(_UMT5_IGNORED.match(k)), _UMT5_OPTIONAL)
+    keys = _check_keys(src, _expected(model), shapes, lambda k: bool(UMT5_UNUSED_KEYS.match(k)), _UMT5_OPTIONAL)
     state = src.tensors.load(keys, dtype=dtype, device=device)
     if "encoder.embed_tokens.weight" not in state:
         state["encoder.embed_tokens.weight"] = state["shared.weight"]

@@ -11,7 +11,6 @@ Models are loaded lazily, one part at a time, when a stage first needs them.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 
 from .audio.geometry import (MAX_DURATION, MEL_FRAMES_PER_LATENT, N_MELS, OUTPUT_SAMPLE_RATE, check_frames,
-                             frames_for_duration)
+                             frames_for_duration, random_duration)
 from .checkpoint import CheckpointSource, resolve_checkpoint
 from .branches import BranchEvaluator
 from .components import Lazy, is_loaded, resolve
@@ -379,7 +378,7 @@ class AceStepPipeline:
         if debug:
             log.info("lyric tokens: %s", lyric_tokens.ids.tolist())
         if audio_duration <= 0:
-            audio_duration = random.Random(actual_seeds[0]).uniform(30.0, 240.0)
+            audio_duration = random_duration(actual_seeds[0])
         if task == "retake":
             repaint_start, repaint_end = 0, audio_duration
         t_pre = time.time()

@@ -12,11 +12,10 @@ import torch
 
 from .checkpoint import CheckpointSource
 from .cli_call import Job
-from .costs import (SongSize, dit_passes, gemm_gflops, human_seconds, memory_need, model_size, time_estimate)
+from .costs import (GB, SongSize, dit_passes, gemm_gflops, human_seconds, memory_need, model_size,
+                    time_estimate)
 from .memory import available_bytes, plan_memory
 from .progress import say
-
-GB = 1e9
 
 
 def _lyric_tokens(call: dict, vocab) -> int:

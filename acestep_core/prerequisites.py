@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import (HF_REPO_ID, PART_FOLDERS, CheckpointSource, ModelUnavailable, local_copy_dir,
-                         resolve_checkpoint)
-from .lyrics.vocab import COMFY_RELATIVE, ENV_VAR, VOCAB_URL, VocabNotFound, locate_vocab
+from .checkpoint import PART_FOLDERS, CheckpointSource, ModelUnavailable, resolve_checkpoint
+from .lyrics.vocab import COMFY_RELATIVE, ENV_VAR, VOCAB_URL, VocabNotFound, cache_root, locate_vocab
 
 
 class MissingFiles(ValueError):
@@ -21,11 +20,6 @@ class MissingFiles(ValueError):
 class Found:
     checkpoint: CheckpointSource
     vocab: Path | None
-
-
-def cache_root(cache_dir: str | None) -> Path:
-    """The CLI's cache: models under CACHE/checkpoints, the lyric vocabulary as CACHE/vocab.json."""
-    return Path(cache_dir).expanduser() if cache_dir else Path.home() / ".cache" / "acestep-v1"
 
 
 def checkpoint_cache(cache_dir: str | None) -> Path | None:
@@ -76,5 +70,4 @@ def _vocab_ways(e: VocabNotFound) -> str:
             f"    - leave out the lyrics (an instrumental needs no vocabulary)")
 
 
-__all__ = ["Found", "MissingFiles", "find_prerequisites", "cache_root", "checkpoint_cache", "HF_REPO_ID",
-           "local_copy_dir"]
+__all__ = ["Found", "MissingFiles", "find_prerequisites", "checkpoint_cache"]

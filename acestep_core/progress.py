@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from .components import Lazy
+from .components import Lazy, resolve
 from .costs import human_seconds
 from .pipeline import AceStepPipeline
 
@@ -63,7 +63,7 @@ class Announced(Lazy):
             return self.inner.get()
         start = time.monotonic()
         say(f"loading {self.what} …")
-        value = self.inner.get() if isinstance(self.inner, Lazy) else self.inner
+        value = resolve(self.inner)
         say(f"loaded {self.what} in {human_seconds(time.monotonic() - start)}")
         return value
 

@@ -6,6 +6,8 @@ them in Python floats in a fixed order, so they are reproduced here exactly rath
 """
 from __future__ import annotations
 
+import random
+
 from .resample import resampled_length
 
 SAMPLE_RATE = 44100
@@ -86,3 +88,8 @@ __all__ = [
     "samples_for_frames",
     "seconds_for_frames",
 ]
+
+
+def random_duration(seed: int) -> float:
+    """The original's song length when audio_duration <= 0: 30–240 s drawn from the first seed."""
+    return random.Random(seed).uniform(30.0, MAX_DURATION)

@@ -23,8 +23,10 @@ COMFY_RELATIVE = Path("comfy") / "text_encoders" / "ace_lyrics_tokenizer" / "voc
 _PACK_FILE = Path(__file__)  # where this pack lives; inside ComfyUI that is under custom_nodes/
 
 
-def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "acestep-v1"
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """The pack's cache folder (models under checkpoints/, the lyric vocabulary as vocab.json):
+    `cache_dir`, or ~/.cache/acestep-v1."""
+    return Path(cache_dir).expanduser() if cache_dir else Path.home() / ".cache" / "acestep-v1"
 
 
 def _sha256(data: bytes) -> str:
@@ -96,10 +98,6 @@ class VocabNotFound(FileNotFoundError):
         )
 
 
-def _not_found(cache_file: Path, reason: str) -> VocabNotFound:
-    return VocabNotFound(cache_file, reason)
-
-
 def _download_failure(err: Exception) -> str:
     """One short clause: the network error's gist, not a paragraph."""
     gist = getattr(err, "reason", None) or err
@@ -126,14 +124,14 @@ def locate_vocab(
     for root in _comfy_roots(comfy_root):
         if (root / COMFY_RELATIVE).is_file():
             return verify_vocab(root / COMFY_RELATIVE)
-    cache_file = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "vocab.json"
+    cache_file = cache_root(cache_dir) / "vocab.json"
     if cache_file.is_file():
         return verify_vocab(cache_file)
     if not download:
-        raise _not_found(cache_file, "no local copy and downloading is disabled")
+        raise VocabNotFound(cache_file, "no local copy and downloading is disabled")
     try:
         return _download(cache_file)
     except ValueError:
         raise
     except Exception as err:
-        raise _not_found(cache_file, _download_failure(err)) from err
+        raise VocabNotFound(cache_file, _download_failure(err)) from err

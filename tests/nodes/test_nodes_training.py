@@ -9,7 +9,6 @@ from pathlib import Path
 import comfy.model_management as mm
 import numpy as np
 import pytest
-import torch
 
 sys.path.append(str(Path(__file__).parent))
 import acestep_node_graphs as graphs
